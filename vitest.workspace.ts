@@ -1,0 +1,11 @@
+import { defineWorkspace, mergeConfig } from "vitest/config"
+import { shared } from "./vitest.shared.js"
+
+export default defineWorkspace(
+  ["core", "testing"].map((name) =>
+    mergeConfig(shared, {
+      root: `./packages/${name}`,
+      test: { name }
+    })
+  )
+)
