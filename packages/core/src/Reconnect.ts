@@ -1,0 +1,260 @@
+/**
+ * Reconnect policies. A policy is an Effect `Schedule` whose input is the error of the failed
+ * connect attempt and whose delays are the waits between attempts; any `Schedule` works as a
+ * policy. The constructors here reproduce DBConnection's backoff types exactly (`exp`, `rand`,
+ * `rand_exp`, `stop`; default `rand_exp` between 1 s and 30 s).
+ *
+ * A connection steps its policy only after failed attempts, and restarts it from the beginning
+ * after every successful connect; a lost connection is retried at once.
+ *
+ * Randomness comes from Effect's `Random` service and every delay runs on `Clock`, so
+ * `TestRandom` and `TestClock` make policies deterministic in tests.
+ *
+ * @example
+ * ```ts
+ * import { Reconnect } from "@redial/core"
+ * import { Effect } from "effect"
+ *
+ * // 1000, 2000, 4000, 8000, 16000, 30000, 30000 … ms
+ * const exp = Reconnect.exponential()
+ * // Spear's: every 500 ms, forever
+ * const spear = Reconnect.fixed("500 millis")
+ * // Chronicle's: exponential 1 s → 10 s, 5 retries, then give up
+ * const chronicle = Reconnect.limit(Reconnect.exponential({ min: "1 second", max: "10 seconds" }), 5)
+ *
+ * // The first delays of a policy, for docs and tests:
+ * Effect.runPromise(Reconnect.delays(exp, 7)) // [1000, 2000, 4000, 8000, 16000, 30000, 30000] (as Durations)
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Schedule from "effect/Schedule"
+import { InvalidOption } from "./Errors.js"
+import * as internal from "./internal/reconnect.js"
+
+/**
+ * A reconnect policy: any `Schedule` that accepts the connect error as input. Its output is not
+ * used; its delays are.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Policy<E = unknown, R = never> = Schedule.Schedule<unknown, E, R>
+
+/**
+ * Bounds of the delays. `min` defaults to 1 second and `max` to 30 seconds; only `min` given
+ * means `max = max(min, 30 s)`, only `max` given means `min = min(1 s, max)` (as DBConnection).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Bounds {
+  readonly min?: Duration.DurationInput | undefined
+  readonly max?: Duration.DurationInput | undefined
+}
+
+/**
+ * Exponential backoff (DBConnection's `exp`): `min`, `min·factor`, `min·factor²` … capped at
+ * `max`. With the defaults (1 s, 30 s, factor 2): 1000, 2000, 4000, 8000, 16000, 30000, 30000 … ms.
+ *
+ * Throws `InvalidOption` (naming the option) for a zero, negative or infinite duration,
+ * `min > max`, or a `factor` below 1.
+ *
+ * @example
+ * ```ts
+ * import { Reconnect } from "@redial/core"
+ *
+ * const policy = Reconnect.exponential({ min: "100 millis", max: "10 seconds", factor: 1.6 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const exponential: (
+  options?: Bounds & { readonly factor?: number | undefined }
+) => Schedule.Schedule<Duration.Duration> = internal.exponential
+
+/**
+ * Uniformly random delays in `[min, max]` (DBConnection's `rand`), whole milliseconds.
+ *
+ * Throws `InvalidOption` for invalid bounds.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const random: (options?: Bounds) => Schedule.Schedule<Duration.Duration> = internal.random
+
+/**
+ * Random exponential backoff (DBConnection's `rand_exp`, the default policy): with
+ * `lower = max(min, max / 3)`, the first delay is uniform in `[min, min(3·min, max)]` and each
+ * next one uniform in `[min(prev, lower), min(3·prev, max)]`. Grows like an exponential but
+ * spreads clients that failed together, so they do not reconnect in a herd.
+ *
+ * Throws `InvalidOption` for invalid bounds.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const randomExponential: (options?: Bounds) => Schedule.Schedule<Duration.Duration> =
+  internal.randomExponential
+
+/**
+ * The same delay after every failed attempt, forever (Spear: 500 ms).
+ *
+ * Throws `InvalidOption` for a zero, negative or infinite interval.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fixed: (interval: Duration.DurationInput) => Schedule.Schedule<Duration.Duration> = internal.fixed
+
+/**
+ * Never retry: the first failed attempt closes the connection (`Closed` with reason
+ * `PolicyExhausted`). DBConnection's `stop`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const stop: Schedule.Schedule<Duration.Duration> = internal.stop
+
+/**
+ * The default policy: `randomExponential()` (1 s to 30 s), as DBConnection.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultPolicy: Schedule.Schedule<Duration.Duration> = internal.randomExponential()
+
+/**
+ * At most `attempts` retries: with `limit(policy, 5)`, the connection makes the first attempt
+ * and 5 more, then gives up (`Closed` with reason `PolicyExhausted`). Counted as
+ * `Schedule.recurs` counts; `limit(policy, 0)` behaves as `stop`.
+ *
+ * Throws `InvalidOption` when `attempts` is negative or not a whole number.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const limit: <Out, In, R>(
+  policy: Schedule.Schedule<Out, In, R>,
+  attempts: number
+) => Schedule.Schedule<Out, In, R> = internal.limit
+
+/**
+ * The delays a policy would wait after `failures` consecutive failed attempts (fewer if it gives
+ * up earlier). `failures` is a count, or the errors to feed the policy one by one. Uses the
+ * current `Random` service, so the result is reproducible under `TestRandom`.
+ *
+ * @example
+ * ```ts
+ * import { Reconnect } from "@redial/core"
+ * import { Duration, Effect } from "effect"
+ *
+ * const ms = Reconnect.delays(Reconnect.limit(Reconnect.fixed("500 millis"), 2), 5).pipe(
+ *   Effect.map((ds) => ds.map(Duration.toMillis))
+ * ) // Effect<[500, 500]>
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const delays = <In, R>(
+  policy: Schedule.Schedule<unknown, In, R>,
+  failures: number | Iterable<In>
+): Effect.Effect<Array<Duration.Duration>, never, R> =>
+  internal.delays(
+    policy,
+    typeof failures === "number" ? Array.from({ length: failures }, () => undefined as In) : failures
+  )
+
+/**
+ * The description of a policy, as read from configuration by {@link config}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Options =
+  | { readonly type: "exponential"; readonly min?: Duration.DurationInput; readonly max?: Duration.DurationInput; readonly factor?: number; readonly attempts?: number }
+  | { readonly type: "random"; readonly min?: Duration.DurationInput; readonly max?: Duration.DurationInput; readonly attempts?: number }
+  | { readonly type: "randomExponential"; readonly min?: Duration.DurationInput; readonly max?: Duration.DurationInput; readonly attempts?: number }
+  | { readonly type: "fixed"; readonly interval: Duration.DurationInput; readonly attempts?: number }
+  | { readonly type: "stop" }
+
+/**
+ * Builds a policy from its description, failing with `InvalidOption` (naming the option)
+ * instead of throwing.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromOptions = (options: Options): Either.Either<Schedule.Schedule<Duration.Duration>, InvalidOption> =>
+  Either.try({
+    try: () => {
+      const base = options.type === "exponential"
+        ? exponential(options)
+        : options.type === "random"
+        ? random(options)
+        : options.type === "randomExponential"
+        ? randomExponential(options)
+        : options.type === "fixed"
+        ? fixed(options.interval)
+        : stop
+      return "attempts" in options && options.attempts !== undefined ? limit(base, options.attempts) : base
+    },
+    catch: (error) =>
+      error instanceof InvalidOption ? error : new InvalidOption({ option: "type", reason: String(error) })
+  })
+
+/**
+ * Reads a policy from configuration: `type` (`exponential`, `random`, `randomExponential`,
+ * `fixed` or `stop`; default `randomExponential`), `min`, `max`, `factor`, `interval` (for
+ * `fixed`) and `attempts` (optional limit). Invalid values fail with a `ConfigError` that names
+ * the key.
+ *
+ * @example
+ * ```ts
+ * import { Reconnect } from "@redial/core"
+ * import { Config } from "effect"
+ *
+ * // RECONNECT_TYPE=exponential RECONNECT_MIN="100 millis" RECONNECT_ATTEMPTS=5
+ * const policy = Config.nested(Reconnect.config, "RECONNECT")
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Schedule.Schedule<Duration.Duration>> = Config.all({
+  type: Config.literal("exponential", "random", "randomExponential", "fixed", "stop")("type").pipe(
+    Config.withDefault("randomExponential" as const)
+  ),
+  min: Config.option(Config.duration("min")),
+  max: Config.option(Config.duration("max")),
+  factor: Config.option(Config.number("factor")),
+  interval: Config.option(Config.duration("interval")),
+  attempts: Config.option(Config.integer("attempts"))
+}).pipe(
+  Config.mapOrFail(({ attempts, factor, interval, max, min, type }) => {
+    const options = {
+      type,
+      ...(min._tag === "Some" ? { min: min.value } : {}),
+      ...(max._tag === "Some" ? { max: max.value } : {}),
+      ...(factor._tag === "Some" ? { factor: factor.value } : {}),
+      ...(attempts._tag === "Some" ? { attempts: attempts.value } : {})
+    }
+    if (type === "fixed" && interval._tag === "None") {
+      return Either.left(ConfigError.MissingData(["interval"], "Expected an interval for a fixed reconnect policy"))
+    }
+    const described = (type === "fixed" && interval._tag === "Some"
+      ? { ...options, type, interval: interval.value }
+      : options) as Options
+    return Either.mapLeft(
+      fromOptions(described),
+      (error) => ConfigError.InvalidData([error.option], error.message)
+    )
+  })
+)

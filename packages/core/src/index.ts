@@ -1,0 +1,31 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * A managed connection: connect, keep, reconnect with a policy, typed status and errors.
+ *
+ * @since 0.1.0
+ */
+export * as Connection from "./Connection.js"
+
+/**
+ * Shared parsing of `scheme://[user:pass@]host[:port][,host…][/path][?k=v…]` strings.
+ *
+ * @since 0.1.0
+ */
+// TMP export * as ConnectionString from "./ConnectionString.js"
+
+/**
+ * Errors: `Closed`, `NotConnected`, `Timeout`, `ConnectFailed`, `InvalidOption`.
+ *
+ * @since 0.1.0
+ */
+export * from "./Errors.js"
+
+/**
+ * Reconnect policies as `Schedule`s: exponential, random, randomExponential, fixed, stop, limit.
+ *
+ * @since 0.1.0
+ */
+export * as Reconnect from "./Reconnect.js"

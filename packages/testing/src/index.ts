@@ -1,0 +1,24 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * A scoped TCP proxy on loopback that cuts, refuses, black-holes and slows connections.
+ *
+ * @since 0.1.0
+ */
+// TMP export * as FaultProxy from "./FaultProxy.js"
+
+/**
+ * A scripted `acquire` for testing reconnect logic on `TestClock`.
+ *
+ * @since 0.1.0
+ */
+export * as TestConnector from "./TestConnector.js"
+
+/**
+ * `TestClock` helpers: wait for a status, advance time until an effect completes.
+ *
+ * @since 0.1.0
+ */
+export * as TestTime from "./TestTime.js"
