@@ -32,6 +32,8 @@ export default tseslint.config(
       }],
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-namespace": "off",
+      // `Effect<void>`, `Deferred<void>`: void is an ordinary type argument in Effect code.
+      "@typescript-eslint/no-invalid-void-type": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/array-type": ["error", { default: "generic", readonly: "generic" }],
@@ -42,6 +44,13 @@ export default tseslint.config(
         selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
         message: "Read time through Effect's Clock."
       }]
+    }
+  },
+  {
+    files: ["**/test/**/*.ts", "**/bench/**/*.ts"],
+    rules: {
+      // Tests index arrays they have just checked.
+      "@typescript-eslint/no-non-null-assertion": "off"
     }
   },
   {

@@ -180,8 +180,7 @@ export interface Connection<A> {
    * of its scope), and with `Timeout` when a `timeout` is given and passes first. An interrupted
    * waiter leaves nothing behind. Starts a connection made with `autoConnect: false`.
    */
-  await(): Effect.Effect<A, Closed>
-  await(options: { readonly timeout?: undefined }): Effect.Effect<A, Closed>
+  await(options?: { readonly timeout?: undefined }): Effect.Effect<A, Closed>
   await(options: { readonly timeout: Duration.DurationInput }): Effect.Effect<A, Closed | Timeout>
   /** The current status. */
   readonly status: Effect.Effect<Status>

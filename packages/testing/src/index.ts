@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-// TMP export * as FaultProxy from "./FaultProxy.js"
+export * as FaultProxy from "./FaultProxy.js"
 
 /**
  * A scripted `acquire` for testing reconnect logic on `TestClock`.

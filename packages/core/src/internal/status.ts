@@ -8,6 +8,7 @@ export type CloseReason = "UserClosed" | "ScopeClosed" | "FatalError" | "PolicyE
 
 /** @internal */
 export type Status = Data.TaggedEnum<{
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- Data.TaggedEnum's way to say "no fields"
   Idle: {}
   Connecting: { readonly attempt: number }
   Connected: { readonly attempt: number }
@@ -58,9 +59,7 @@ export const describe = (status: Status): string => {
     case "Connected":
       return "connected"
     case "Backoff":
-      return `backing off after attempt ${status.attempt}, next attempt in ${
-        Duration.format(status.delay)
-      }`
+      return `backing off after attempt ${status.attempt}, next attempt in ${Duration.format(status.delay)}`
     case "Closed":
       return `closed (${describeReason(status.reason)})`
   }

@@ -16,7 +16,9 @@ export const make = <E = TestConnector.TestConnectError>(
     const times: Array<number> = []
     let acquired = 0
     let released = 0
-    let current: { readonly connection: TestConnector.TestConnection; readonly lost: Deferred.Deferred<unknown> } | undefined
+    let current:
+      | { readonly connection: TestConnector.TestConnection; readonly lost: Deferred.Deferred<unknown> }
+      | undefined
     const releases = new Map<number, number>()
 
     const runStep = (step: TestConnector.Step<E>, attempt: number): Effect.Effect<void, E> => {
@@ -38,7 +40,7 @@ export const make = <E = TestConnector.TestConnectError>(
       const now = yield* Clock.currentTimeMillis
       times.push(now)
       const attempt = times.length
-      const step = script.length > 0 ? script.shift()! : otherwise
+      const step = script.shift() ?? otherwise
       yield* runStep(step, attempt)
       return yield* Effect.acquireRelease(
         Effect.gen(function*() {
