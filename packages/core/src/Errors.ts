@@ -35,9 +35,7 @@ export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
   readonly cause: unknown
 }> {
   override get message(): string {
-    return `Connection "${this.connection}": connect attempt ${this.attempt} failed: ${
-      status.causeMessage(this.cause)
-    }`
+    return `Connection "${this.connection}": connect attempt ${this.attempt} failed: ${status.causeMessage(this.cause)}`
   }
 }
 

@@ -31,7 +31,7 @@
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Schedule from "effect/Schedule"
 import { InvalidOption } from "./Errors.js"
@@ -100,8 +100,7 @@ export const random: (options?: Bounds) => Schedule.Schedule<Duration.Duration> 
  * @since 0.1.0
  * @category constructors
  */
-export const randomExponential: (options?: Bounds) => Schedule.Schedule<Duration.Duration> =
-  internal.randomExponential
+export const randomExponential: (options?: Bounds) => Schedule.Schedule<Duration.Duration> = internal.randomExponential
 
 /**
  * The same delay after every failed attempt, forever (Spear: 500 ms).
@@ -179,9 +178,25 @@ export const delays = <In, R>(
  * @category models
  */
 export type Options =
-  | { readonly type: "exponential"; readonly min?: Duration.DurationInput; readonly max?: Duration.DurationInput; readonly factor?: number; readonly attempts?: number }
-  | { readonly type: "random"; readonly min?: Duration.DurationInput; readonly max?: Duration.DurationInput; readonly attempts?: number }
-  | { readonly type: "randomExponential"; readonly min?: Duration.DurationInput; readonly max?: Duration.DurationInput; readonly attempts?: number }
+  | {
+    readonly type: "exponential"
+    readonly min?: Duration.DurationInput
+    readonly max?: Duration.DurationInput
+    readonly factor?: number
+    readonly attempts?: number
+  }
+  | {
+    readonly type: "random"
+    readonly min?: Duration.DurationInput
+    readonly max?: Duration.DurationInput
+    readonly attempts?: number
+  }
+  | {
+    readonly type: "randomExponential"
+    readonly min?: Duration.DurationInput
+    readonly max?: Duration.DurationInput
+    readonly attempts?: number
+  }
   | { readonly type: "fixed"; readonly interval: Duration.DurationInput; readonly attempts?: number }
   | { readonly type: "stop" }
 

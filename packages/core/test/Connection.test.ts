@@ -1,6 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
 import { TestConnector, TestTime } from "@redial/testing"
 import {
   Chunk,
@@ -10,7 +8,6 @@ import {
   Fiber,
   FiberRef,
   HashSet,
-
   Logger,
   LogLevel,
   Metric,
@@ -22,13 +19,15 @@ import {
   TestClock,
   Tracer
 } from "effect"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import { Closed, Connection, InvalidOption, NotConnected, Reconnect, Timeout } from "../src/index.js"
 import { metrics } from "../src/internal/connection.js"
 
 const { settle } = TestTime
 
 /** `global.gc`, exposed at run time (the test workers are not started with --expose-gc). */
-const exposeGc = (): (() => void) => {
+const exposeGc = (): () => void => {
   v8.setFlagsFromString("--expose-gc")
   return vm.runInNewContext("gc") as () => void
 }
@@ -349,7 +348,9 @@ describe("Connection", () => {
           afterConnect: () =>
             Effect.suspend(() => {
               calls += 1
-              return calls === 1 ? Effect.fail(new TestConnector.TestConnectError({ reason: "setup failed" })) : Effect.void
+              return calls === 1
+                ? Effect.fail(new TestConnector.TestConnectError({ reason: "setup failed" }))
+                : Effect.void
             })
         })
         yield* TestTime.advanceUntilDone(conn.await())
@@ -503,7 +504,10 @@ describe("Connection", () => {
           const { conn } = yield* setup(TestConnector.succeedAfter(1), { name: "orders-db" })
           yield* TestTime.advanceUntilDone(conn.await())
           yield* conn.close
-        }).pipe(Effect.locallyWith(FiberRef.currentLoggers, HashSet.add(logger)), Logger.withMinimumLogLevel(LogLevel.All))
+        }).pipe(
+          Effect.locallyWith(FiberRef.currentLoggers, HashSet.add(logger)),
+          Logger.withMinimumLogLevel(LogLevel.All)
+        )
         const statuses = lines.map((l) => l.annotations["status"])
         expect(statuses).toEqual(["Connecting", "Backoff", "Connecting", "Connected", "Closed"])
         for (const line of lines) expect(line.annotations["connection"]).toBe("orders-db")
@@ -557,4 +561,3 @@ describe("Connection", () => {
       }))
   })
 })
-

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Either, FastCheck as fc, Random, Schedule } from "effect"
+import type { Schedule } from "effect"
+import { ConfigProvider, Duration, Effect, Either, FastCheck as fc, Random } from "effect"
 import { InvalidOption, Reconnect } from "../src/index.js"
 
 const ms = (policy: Schedule.Schedule<unknown, unknown>, n: number) =>
@@ -61,15 +62,19 @@ describe("Reconnect", () => {
   })
 
   describe("random", () => {
-    it.effect.prop("every delay is a whole number of ms in [min, max]", [bounds, fc.integer()], ([{ max, min }, seed]) =>
-      Effect.gen(function*() {
-        const delays = yield* ms(Reconnect.random({ min, max }), 50).pipe(Effect.withRandom(Random.make(seed)))
-        for (const d of delays) {
-          expect(Number.isInteger(d)).toBe(true)
-          expect(d).toBeGreaterThanOrEqual(min)
-          expect(d).toBeLessThanOrEqual(max)
-        }
-      }))
+    it.effect.prop(
+      "every delay is a whole number of ms in [min, max]",
+      [bounds, fc.integer()],
+      ([{ max, min }, seed]) =>
+        Effect.gen(function*() {
+          const delays = yield* ms(Reconnect.random({ min, max }), 50).pipe(Effect.withRandom(Random.make(seed)))
+          for (const d of delays) {
+            expect(Number.isInteger(d)).toBe(true)
+            expect(d).toBeGreaterThanOrEqual(min)
+            expect(d).toBeLessThanOrEqual(max)
+          }
+        })
+    )
 
     it.effect("spreads over the whole range", () =>
       Effect.gen(function*() {
@@ -121,11 +126,15 @@ describe("Reconnect", () => {
         expect(yield* ms(Reconnect.stop, 3)).toEqual([])
       }))
 
-    it.effect.prop("limit(policy, n) allows exactly n retries", [fc.integer({ min: 0, max: 50 })], ([n]) =>
-      Effect.gen(function*() {
-        expect((yield* ms(Reconnect.limit(Reconnect.fixed(10), n), 100)).length).toBe(n)
-        expect((yield* ms(Reconnect.limit(Reconnect.exponential(), n), 100)).length).toBe(n)
-      }))
+    it.effect.prop(
+      "limit(policy, n) allows exactly n retries",
+      [fc.integer({ min: 0, max: 50 })],
+      ([n]) =>
+        Effect.gen(function*() {
+          expect((yield* ms(Reconnect.limit(Reconnect.fixed(10), n), 100)).length).toBe(n)
+          expect((yield* ms(Reconnect.limit(Reconnect.exponential(), n), 100)).length).toBe(n)
+        })
+    )
 
     it.effect("limit keeps the delays of the policy it limits", () =>
       Effect.gen(function*() {

@@ -28,8 +28,8 @@
  *
  * @since 0.1.0
  */
-import type * as Duration from "effect/Duration"
 import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"

@@ -78,10 +78,12 @@ export const advanceUntilDone = <A, E, R>(
     while (true) {
       yield* settle()
       const exit = yield* Fiber.poll(fiber)
-      if (Option.isSome(exit)) return yield* Exit.matchEffect(exit.value, {
-        onFailure: Effect.failCause,
-        onSuccess: Effect.succeed
-      })
+      if (Option.isSome(exit)) {
+        return yield* Exit.matchEffect(exit.value, {
+          onFailure: Effect.failCause,
+          onSuccess: Effect.succeed
+        })
+      }
       if (elapsed >= limit) {
         yield* Fiber.interrupt(fiber)
         return yield* Effect.dieMessage(`advanceUntilDone: not done after ${Duration.format(Duration.millis(limit))}`)

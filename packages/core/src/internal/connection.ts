@@ -178,8 +178,7 @@ export const make = <A, E = never, R = never, C = void>(
     // context (R) captured here.
     const context = yield* Effect.context<R>()
 
-    const closedError = (reason: CloseReason, error?: ConnectFailed) =>
-      new Closed({ connection: name, reason, error })
+    const closedError = (reason: CloseReason, error?: ConnectFailed) => new Closed({ connection: name, reason, error })
 
     const transition = (next: Connection.Status, log: Effect.Effect<void>) =>
       Effect.uninterruptible(Effect.suspend(() => {
@@ -294,7 +293,10 @@ export const make = <A, E = never, R = never, C = void>(
             yield* Metric.increment(lostCounter)
             yield* transition(
               Status.Connecting({ attempt: 1 }),
-              Effect.logWarning(`redial: connection dropped (${dropped._tag}), reconnecting`, causeMessage(dropped.cause))
+              Effect.logWarning(
+                `redial: connection dropped (${dropped._tag}), reconnecting`,
+                causeMessage(dropped.cause)
+              )
             )
             return { _tag: "Dropped", drop: dropped } as SessionEnd<E>
           }),

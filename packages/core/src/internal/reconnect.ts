@@ -33,9 +33,11 @@ export const positiveMillis = (option: string, input: Duration.DurationInput): n
 }
 
 const describeInput = (input: unknown): string =>
-  typeof input === "number" || typeof input === "bigint" ? String(input) :
-  typeof input === "string" ? JSON.stringify(input) :
-  typeof input
+  typeof input === "number" || typeof input === "bigint" ?
+    String(input) :
+    typeof input === "string" ?
+    JSON.stringify(input) :
+    typeof input
 
 /**
  * DBConnection's defaults: only `min` given → `max = max(min, 30 s)`; only `max` given →
@@ -99,8 +101,7 @@ export const exponential = (
 
 /** @internal */
 export const random = (
-  options: { readonly min?: Duration.DurationInput | undefined; readonly max?: Duration.DurationInput | undefined } =
-    {}
+  options: { readonly min?: Duration.DurationInput | undefined; readonly max?: Duration.DurationInput | undefined } = {}
 ): Schedule.Schedule<Duration.Duration> => {
   const [min, max] = minMax(options)
   return fromDelays(undefined, (state) => Effect.map(rand(min, max), (delay) => [state, delay] as const))
@@ -108,8 +109,7 @@ export const random = (
 
 /** @internal */
 export const randomExponential = (
-  options: { readonly min?: Duration.DurationInput | undefined; readonly max?: Duration.DurationInput | undefined } =
-    {}
+  options: { readonly min?: Duration.DurationInput | undefined; readonly max?: Duration.DurationInput | undefined } = {}
 ): Schedule.Schedule<Duration.Duration> => {
   const [min, max] = minMax(options)
   const lower = Math.max(min, Math.floor(max / 3))
