@@ -14,7 +14,7 @@ export * as Connection from "./Connection.js"
  *
  * @since 0.1.0
  */
-// TMP export * as ConnectionString from "./ConnectionString.js"
+export * as ConnectionString from "./ConnectionString.js"
 
 /**
  * Errors: `Closed`, `NotConnected`, `Timeout`, `ConnectFailed`, `InvalidOption`.

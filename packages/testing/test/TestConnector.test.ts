@@ -6,7 +6,7 @@ import { TestConnector, TestTime } from "../src/index.js"
 describe("TestConnector", () => {
   it.scoped("runs its script in order, then `otherwise`", () =>
     Effect.gen(function*() {
-      const connector = yield* TestConnector.make({
+      const connector = yield* TestConnector.make<TestConnector.TestConnectError | "custom" | "after">({
         script: [TestConnector.fail(), TestConnector.fail("custom" as const), TestConnector.succeed],
         otherwise: TestConnector.fail("after" as const)
       })
