@@ -1,0 +1,18 @@
+/**
+ * The benchmarks of `@redial/core`: run by `npm run bench` (scripts/bench), which passes
+ * `--expose-gc`. Prints Markdown tables; numbers are medians of several rounds. Nothing here
+ * asserts on time: a missed target shows as "no" in the table.
+ */
+import * as get from "./get.js"
+import { machine, table } from "./report.js"
+import * as waiters from "./waiters.js"
+
+console.log(`## @redial/core\n\n${machine()}\n`)
+console.log(table("connection.get", await get.run()))
+console.log()
+console.log(
+  table(
+    "connection.await: 10,000 parked waiters (baseline: bare `Deferred.await`, in `Effect.timeoutFail` when timed)",
+    await waiters.run()
+  )
+)
