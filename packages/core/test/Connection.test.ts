@@ -179,6 +179,17 @@ describe("Connection", () => {
         expect(Duration.toMillis((error as Timeout).duration)).toBe(2000)
       }))
 
+    it.scoped("await with a timeout gets the connection when it comes before the deadline", () =>
+      Effect.gen(function*() {
+        const { conn } = yield* setup(TestConnector.succeedAfter(2))
+        const fiber = yield* Effect.fork(conn.await({ timeout: "10 seconds" }))
+        yield* TestClock.adjust("2 seconds")
+        expect((yield* Fiber.join(fiber)).attempt).toBe(3)
+        // and its timer never fires afterwards
+        yield* TestClock.adjust("20 seconds")
+        expect((yield* conn.status)._tag).toBe("Connected")
+      }))
+
     it.scoped("await waits across backoffs", () =>
       Effect.gen(function*() {
         const { conn } = yield* setup(TestConnector.succeedAfter(5))

@@ -16,6 +16,7 @@ import type * as Connection from "../Connection.js"
 import { Closed, ConnectFailed, InvalidOption, NotConnected, Timeout } from "../Errors.js"
 import * as reconnect from "./reconnect.js"
 import { causeMessage, type CloseReason, describeReason, Status, statusCode } from "./status.js"
+import * as Waiters from "./waiters.js"
 
 // ---------------------------------------------------------------------------------------------
 // Metrics: one set for all connections, told apart by the `connection` tag.
@@ -142,8 +143,6 @@ type SessionEnd<E> =
   | { readonly _tag: "Failed"; readonly cause: Cause.Cause<E | Timeout> }
   | { readonly _tag: "Dropped"; readonly drop: Drop }
 
-const unsafeDeferred = <A, E>(): Deferred.Deferred<A, E> => Deferred.unsafeMake<A, E>(undefined as never)
-
 /** @internal */
 export const make = <A, E = never, R = never, C = void>(
   options: Connection.Options<A, E, R, C>
@@ -169,8 +168,8 @@ export const make = <A, E = never, R = never, C = void>(
     let status: Connection.Status = initial
     let live: Live<A> | undefined = undefined
     let lastError: ConnectFailed | undefined = undefined
-    // Completed when the connection is next up (or closed); replaced when it goes down.
-    let ready = unsafeDeferred<A, Closed>()
+    // The fibers in `await`: resumed when the connection is next up, or closed.
+    const waiters = Waiters.make<A, Closed | Timeout>()
     let runner: Fiber.RuntimeFiber<void> | undefined = undefined
     let ended = false
     const lock = yield* Effect.makeSemaphore(1)
@@ -191,14 +190,13 @@ export const make = <A, E = never, R = never, C = void>(
 
     const enterClosed = (reason: CloseReason, error?: ConnectFailed) =>
       Effect.suspend(() => {
-        const deferred = ready
         live = undefined
         return transition(
           Status.Closed({ reason, error }),
           reason === "FatalError" || reason === "PolicyExhausted"
             ? Effect.logError(`redial: connection closed: ${describeReason(reason)}`, causeMessage(error?.cause))
             : Effect.logInfo(`redial: connection closed: ${describeReason(reason)}`)
-        ).pipe(Effect.zipRight(Deferred.fail(deferred, closedError(reason, error))))
+        ).pipe(Effect.zipRight(Effect.sync(() => waiters.resumeAll(Effect.fail(closedError(reason, error))))))
       })
 
     // One connect attempt, run inside the scope that will own the connection.
@@ -278,18 +276,17 @@ export const make = <A, E = never, R = never, C = void>(
             const connection = exit.value
             yield* Metric.update(durationHistogram, Duration.toMillis(elapsed))
             const drop = yield* Deferred.make<Drop>()
-            const deferred = ready
             lastError = undefined
-            live = { connection, drop, succeed: Effect.succeed(connection) }
+            const current: Live<A> = { connection, drop, succeed: Effect.succeed(connection) }
+            live = current
             yield* transition(
               Status.Connected({ attempt }),
               Effect.logInfo("redial: connected").pipe(Effect.annotateLogs({ attempt, ms: Duration.toMillis(elapsed) }))
             )
-            yield* Deferred.succeed(deferred, connection)
+            waiters.resumeAll(current.succeed)
             const dropped = yield* watch(connection, drop, scope)
             // Down: waiters from now on wait for the next connection; `get` fails at once.
             live = undefined
-            ready = unsafeDeferred<A, Closed>()
             yield* Metric.increment(lostCounter)
             yield* transition(
               Status.Connecting({ attempt: 1 }),
@@ -356,9 +353,8 @@ export const make = <A, E = never, R = never, C = void>(
     })
 
     // Called under the lock with no runner.
-    const start = Effect.suspend(() => {
-      if (status._tag === "Closed") ready = unsafeDeferred<A, Closed>()
-      return transition(Status.Connecting({ attempt: 1 }), Effect.logDebug("redial: connecting")).pipe(
+    const start = Effect.suspend(() =>
+      transition(Status.Connecting({ attempt: 1 }), Effect.logDebug("redial: connecting")).pipe(
         Effect.zipRight(Effect.forkDaemon(Effect.provide(run, context))),
         Effect.tap((fiber) =>
           Effect.sync(() => {
@@ -366,7 +362,7 @@ export const make = <A, E = never, R = never, C = void>(
           })
         )
       )
-    })
+    )
 
     const connect: Effect.Effect<void, Closed> = lock.withPermits(1)(Effect.suspend(() => {
       if (ended) return Effect.fail(closedError("ScopeClosed"))
@@ -385,7 +381,8 @@ export const make = <A, E = never, R = never, C = void>(
             Effect.suspend(() =>
               status._tag === "Closed" && reason === "UserClosed" ? Effect.void : enterClosed(reason)
             )
-          )
+          ),
+          Effect.zipRight(reason === "ScopeClosed" ? waiters.shutdown : Effect.void)
         )
       }))
 
@@ -401,27 +398,35 @@ export const make = <A, E = never, R = never, C = void>(
         : Effect.fail(notConnected())
     )
 
-    const wait: Effect.Effect<A, Closed> = Effect.suspend(() => {
-      if (live !== undefined) return live.succeed
-      switch (status._tag) {
-        case "Closed":
-          return Effect.fail(closedError(status.reason, status.error))
-        case "Idle":
-          // Lazy start: the first waiter of a connection made with autoConnect: false starts it.
-          return Effect.zipRight(connect, Effect.suspend(() => Deferred.await(ready)))
-        default:
-          return Deferred.await(ready)
-      }
-    })
+    // What a waiter gets at once, or undefined when it must wait. Idle is handled before.
+    const readyNow = (): Effect.Effect<A, Closed> | undefined =>
+      live !== undefined
+        ? live.succeed
+        : status._tag === "Closed"
+        ? Effect.fail(closedError(status.reason, status.error))
+        : undefined
 
-    const awaitConnection = (awaitOptions?: { readonly timeout?: Duration.DurationInput | undefined }) => {
-      if (awaitOptions?.timeout === undefined) return wait
-      const timeout = Duration.decode(awaitOptions.timeout)
-      return Effect.timeoutFail(wait, {
-        duration: timeout,
-        onTimeout: () => new Timeout({ connection: name, operation: "await", duration: timeout })
+    const wait = (timeout?: Duration.Duration): Effect.Effect<A, Closed | Timeout> =>
+      Effect.suspend(() => {
+        const now = readyNow()
+        if (now !== undefined) return now
+        // Lazy start: the first waiter of a connection made with autoConnect: false starts it.
+        const started = status._tag === "Idle" ? connect : Effect.void
+        return Effect.zipRight(
+          started,
+          waiters.wait(
+            readyNow,
+            timeout && {
+              millis: Duration.toMillis(timeout),
+              onTimeout: () => new Timeout({ connection: name, operation: "await", duration: timeout })
+            }
+          )
+        )
       })
-    }
+
+    const untimed = wait()
+    const awaitConnection = (awaitOptions?: { readonly timeout?: Duration.DurationInput | undefined }) =>
+      awaitOptions?.timeout === undefined ? untimed : wait(Duration.decode(awaitOptions.timeout))
 
     const invalidate = (cause: unknown, connection?: A) =>
       Effect.suspend(() => {
