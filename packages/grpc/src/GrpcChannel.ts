@@ -1,0 +1,181 @@
+/**
+ * A managed `@grpc/grpc-js` channel with Chronicle's and Spear's semantics: it connects (now, or
+ * on `connect` / the first `await`), knows when it is connected from grpc-js's connectivity
+ * states, reconnects by a `Reconnect` policy, cuts a connect that hangs (a peer that accepts TCP
+ * but never speaks HTTP/2: grpc-node#2785), and closes when its scope ends.
+ *
+ * Each connect attempt makes a fresh grpc-js channel and waits for it to be `READY`;
+ * `TRANSIENT_FAILURE` fails the attempt (with grpc-js's reason, e.g. `ECONNREFUSED` or a TLS
+ * error), and leaving `READY` later counts as a lost connection, replaced at once. grpc-js's own
+ * reconnect backoff never runs: the policy is the only one. With several addresses, each failed
+ * attempt moves on to the next (failover).
+ *
+ * @example
+ * ```ts
+ * import { GrpcChannel } from "@redial/grpc"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const channel = yield* GrpcChannel.GrpcChannel
+ *   yield* channel.await({ timeout: "5 seconds" }) // Chronicle's connect(timeout)
+ *   console.log(yield* channel.isConnected)
+ * }).pipe(
+ *   Effect.provide(GrpcChannel.layer({ address: "127.0.0.1:2113", policy: GrpcChannel.spearPolicy }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type * as grpc from "@grpc/grpc-js"
+import type { Closed, Connection, InvalidOption, NotConnected, Timeout } from "@redial/core"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import * as internal from "./internal/grpcChannel.js"
+
+/**
+ * The live grpc-js objects of a connected channel: the `Channel`, a generic `Client` on it
+ * (for making calls), and the address it is connected to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LiveChannel {
+  readonly channel: grpc.ChannelInterface
+  readonly client: grpc.Client
+  readonly address: string
+}
+
+/**
+ * How to make a channel.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `"host:port"` (Chronicle's `server_address`), or several to fail over between, in order. */
+  readonly address?: string | ReadonlyArray<string>
+  /** Channel credentials; overrides `tls`. Default: insecure (plain HTTP/2). */
+  readonly credentials?: grpc.ChannelCredentials
+  /** `true`: TLS with the system's CAs; an object: a custom CA (and client certificate). */
+  readonly tls?: boolean | { readonly ca?: Buffer; readonly key?: Buffer; readonly cert?: Buffer }
+  /** Credentials sent with every call (basic auth, an API key…). */
+  readonly callCredentials?: grpc.CallCredentials
+  /** grpc-js channel options, passed through (Chronicle's `grpc_options`, Spear's `opts`). */
+  readonly channelOptions?: grpc.ChannelOptions
+  /** The reconnect policy: any `Schedule`; default `Reconnect.randomExponential()`. See the presets. */
+  readonly policy?: Schedule.Schedule<unknown, unknown>
+  /** How long one connect attempt may take to reach READY; default 10 s. */
+  readonly connectTimeout?: Duration.DurationInput
+  /** Connect at once (default) or on `connect` / the first `await`. */
+  readonly autoConnect?: boolean
+  /** HTTP/2 keepalive pings: a ping after `interval` without data; no answer in `timeout` (default 10 s) = lost. Off by default. */
+  readonly keepAlive?: { readonly interval: Duration.DurationInput; readonly timeout?: Duration.DurationInput } | false
+  /** The timeout of `await()` when none is given; default 10 s (Chronicle's `connect/1`). */
+  readonly awaitTimeout?: Duration.DurationInput
+  /** The deadline of calls that set none; default none. */
+  readonly defaultDeadline?: Duration.DurationInput
+  /** The name in logs, metrics, spans and errors; default `"grpc"`. */
+  readonly name?: string
+}
+
+/**
+ * A managed gRPC channel.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GrpcChannel {
+  readonly name: string
+  /** The addresses it connects to, in failover order. */
+  readonly addresses: ReadonlyArray<string>
+  /** The core connection manager underneath (status, changes, invalidate…). */
+  readonly connection: Connection.Connection<LiveChannel>
+  /** Sent with every call. */
+  readonly callCredentials: grpc.CallCredentials | undefined
+  /** The deadline of calls that set none. */
+  readonly defaultDeadline: Duration.Duration | undefined
+  /** The live grpc-js channel, or `NotConnected` / `Closed` at once (Chronicle's `channel`). */
+  readonly channel: Effect.Effect<grpc.ChannelInterface, NotConnected | Closed>
+  /** Waits until connected, up to `timeout` (default: `awaitTimeout`, 10 s) → `Timeout` (Chronicle's `connect(timeout)`). */
+  await(options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<grpc.ChannelInterface, Closed | Timeout>
+  /** Whether the channel is connected now (Chronicle's `connected?`). */
+  readonly isConnected: Effect.Effect<boolean>
+  readonly status: Effect.Effect<Connection.Status>
+  readonly changes: Stream.Stream<Connection.Status>
+  /** Starts connecting again after `close` / `disconnect` (Spear's `:connect`). */
+  readonly connect: Effect.Effect<void, Closed>
+  /** Closes the channel and stops reconnecting (Spear's `:close`). */
+  readonly close: Effect.Effect<void>
+  /** The same as `close` (Chronicle's `disconnect`). */
+  readonly disconnect: Effect.Effect<void>
+}
+
+/**
+ * The service tag of the default channel.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const GrpcChannel: Context.Tag<GrpcChannel, GrpcChannel> = internal.tag
+
+/**
+ * Chronicle's defaults: exponential from 1 s to 10 s, 5 retries, then `Closed`
+ * (`PolicyExhausted`).
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const chroniclePolicy: Schedule.Schedule<unknown> = internal.chroniclePolicy
+
+/**
+ * Spear's defaults: every 500 ms, forever, no jitter.
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const spearPolicy: Schedule.Schedule<unknown> = internal.spearPolicy
+
+/**
+ * Makes a channel that lives as long as the current scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options: Options) => Effect.Effect<GrpcChannel, InvalidOption, Scope.Scope> = internal.make
+
+/**
+ * A layer of the default {@link GrpcChannel} tag.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<GrpcChannel, InvalidOption> =>
+  Layer.scoped(GrpcChannel, make(options))
+
+/**
+ * A layer of the default tag whose options are read from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { GrpcChannel } from "@redial/grpc"
+ * import { Config } from "effect"
+ *
+ * const ChannelLive = GrpcChannel.layerConfig(
+ *   Config.all({ address: Config.string("GRPC_ADDRESS"), connectTimeout: Config.duration("GRPC_CONNECT_TIMEOUT") })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options>
+): Layer.Layer<GrpcChannel, InvalidOption | ConfigError.ConfigError> =>
+  Layer.scoped(GrpcChannel, Effect.flatMap(options, make))

@@ -1,0 +1,236 @@
+/** @internal */
+import * as grpc from "@grpc/grpc-js"
+import { Connection, InvalidOption, Reconnect } from "@redial/core"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type * as GrpcChannel from "../GrpcChannel.js"
+import { ChannelFailure, ChannelStateChanged } from "../GrpcError.js"
+
+const ConnectivityState = grpc.connectivityState
+
+/** @internal */
+export const tag = Context.GenericTag<GrpcChannel.GrpcChannel>("@redial/grpc/GrpcChannel")
+
+/** @internal */
+export const chroniclePolicy: Schedule.Schedule<unknown> = Reconnect.limit(
+  Reconnect.exponential({ min: "1 second", max: "10 seconds" }),
+  5
+)
+
+/** @internal */
+export const spearPolicy: Schedule.Schedule<unknown> = Reconnect.fixed("500 millis")
+
+const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(10)
+const DEFAULT_AWAIT_TIMEOUT = Duration.seconds(10)
+
+const stateName = (state: grpc.connectivityState): string => ConnectivityState[state] ?? String(state)
+
+/**
+ * Waits until the channel is READY (asking it to connect), or fails when it reaches
+ * TRANSIENT_FAILURE or SHUTDOWN. grpc-js calls a watcher synchronously inside the state change,
+ * so re-arming it with the state read in the callback misses no transition.
+ */
+const waitReady = (channel: grpc.ChannelInterface) =>
+  Effect.async<void, grpc.connectivityState>((resume) => {
+    let done = false
+    const check = () => {
+      if (done) return
+      let state: grpc.connectivityState
+      try {
+        state = channel.getConnectivityState(true)
+      } catch {
+        state = ConnectivityState.SHUTDOWN
+      }
+      switch (state) {
+        case ConnectivityState.READY:
+          done = true
+          return resume(Effect.void)
+        case ConnectivityState.TRANSIENT_FAILURE:
+        case ConnectivityState.SHUTDOWN:
+          done = true
+          return resume(Effect.fail(state))
+        default:
+          channel.watchConnectivityState(state, Infinity, check)
+      }
+    }
+    check()
+    return Effect.sync(() => {
+      done = true
+    })
+  })
+
+/** Completes when the channel leaves READY, with the state it went to. */
+const leftReady = (channel: grpc.ChannelInterface) =>
+  Effect.async<grpc.connectivityState>((resume) => {
+    let done = false
+    const check = () => {
+      if (done) return
+      let state: grpc.connectivityState
+      try {
+        state = channel.getConnectivityState(false)
+      } catch {
+        state = ConnectivityState.SHUTDOWN
+      }
+      if (state !== ConnectivityState.READY) {
+        done = true
+        return resume(Effect.succeed(state))
+      }
+      channel.watchConnectivityState(state, Infinity, check)
+    }
+    check()
+    return Effect.sync(() => {
+      done = true
+    })
+  })
+
+/**
+ * grpc-js keeps the reason of a failed connection to itself; a call made while the channel is
+ * in TRANSIENT_FAILURE fails at once with UNAVAILABLE and "Last error: …" in its details.
+ */
+const lastError = (client: grpc.Client) =>
+  Effect.async<string>((resume) => {
+    const call = client.makeUnaryRequest(
+      "/redial.Probe/LastError",
+      (value: Buffer) => value,
+      (value: Buffer) => value,
+      Buffer.alloc(0),
+      new grpc.Metadata(),
+      {},
+      (error) => {
+        const details = error?.details ?? "unknown"
+        const last = /Last error: (.*?)(\. Resolution note:.*)?$/.exec(details)
+        resume(Effect.succeed(last?.[1] ?? details))
+      }
+    )
+    return Effect.sync(() => call.cancel())
+  }).pipe(Effect.timeoutTo({ duration: "1 second", onTimeout: () => "no details", onSuccess: (reason) => reason }))
+
+const decode = (option: string, input: Duration.DurationInput): Duration.Duration => {
+  const decoded = Duration.decodeUnknown(input)
+  if (decoded._tag === "None" || Duration.toMillis(decoded.value) <= 0) {
+    throw new InvalidOption({ option, reason: "must be a positive duration" })
+  }
+  return decoded.value
+}
+
+/** @internal */
+export const channelOptions = (options: GrpcChannel.Options): grpc.ChannelOptions => {
+  const keepAlive = options.keepAlive
+  const fromKeepAlive: grpc.ChannelOptions = keepAlive
+    ? {
+      "grpc.keepalive_time_ms": Duration.toMillis(decode("keepAlive.interval", keepAlive.interval)),
+      "grpc.keepalive_timeout_ms": Duration.toMillis(decode("keepAlive.timeout", keepAlive.timeout ?? "10 seconds")),
+      "grpc.keepalive_permit_without_calls": 1
+    }
+    : {}
+  // One subchannel per channel, and no automatic retries inside grpc-js: the manager reconnects.
+  return { "grpc.enable_retries": 0, ...fromKeepAlive, ...options.channelOptions }
+}
+
+/** @internal */
+export const credentials = (options: GrpcChannel.Options): grpc.ChannelCredentials => {
+  if (options.credentials) return options.credentials
+  const tls = options.tls
+  if (tls === undefined || tls === false) return grpc.credentials.createInsecure()
+  if (tls === true) return grpc.credentials.createSsl()
+  return grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null)
+}
+
+/** @internal */
+export const make = (
+  options: GrpcChannel.Options
+): Effect.Effect<GrpcChannel.GrpcChannel, InvalidOption, Scope.Scope> =>
+  Effect.gen(function*() {
+    const name = options.name ?? "grpc"
+    const addresses = typeof options.address === "string" ? [options.address] : [...(options.address ?? [])]
+    if (addresses.length === 0) {
+      return yield* new InvalidOption({ option: "address", reason: "give at least one \"host:port\"" })
+    }
+    for (const address of addresses) {
+      if (!/^(\[[0-9a-fA-F:.%\w]+\]|[^\s:/[\]]+):\d{1,5}$/.test(address)) {
+        return yield* new InvalidOption({ option: "address", reason: `"${address}" is not "host:port"` })
+      }
+    }
+    const settings = yield* Effect.try({
+      try: () => ({
+        channelOptions: channelOptions(options),
+        credentials: credentials(options),
+        connectTimeout: options.connectTimeout === undefined
+          ? DEFAULT_CONNECT_TIMEOUT
+          : decode("connectTimeout", options.connectTimeout),
+        awaitTimeout: options.awaitTimeout === undefined
+          ? DEFAULT_AWAIT_TIMEOUT
+          : decode("awaitTimeout", options.awaitTimeout),
+        defaultDeadline: options.defaultDeadline === undefined
+          ? undefined
+          : decode("defaultDeadline", options.defaultDeadline)
+      }),
+      catch: (error) =>
+        error instanceof InvalidOption ? error : new InvalidOption({ option: "options", reason: String(error) })
+    })
+
+    // Failover: the first attempt after a success stays on the address that worked; every
+    // failed attempt moves on to the next one.
+    let cursor = 0
+    const connection = yield* Connection.make<GrpcChannel.LiveChannel, ChannelFailure, never, string>({
+      name,
+      config: addresses[0] as string,
+      configure: ({ attempt }) =>
+        Effect.sync(() => {
+          if (attempt > 1) cursor = (cursor + 1) % addresses.length
+          return addresses[cursor] as string
+        }),
+      acquire: ({ config: address }) =>
+        Effect.gen(function*() {
+          const client = yield* Effect.acquireRelease(
+            Effect.sync(() => new grpc.Client(address, settings.credentials, settings.channelOptions)),
+            (client) => Effect.sync(() => client.close())
+          )
+          const channel = client.getChannel()
+          const failed = yield* waitReady(channel).pipe(Effect.flip, Effect.option)
+          if (failed._tag === "Some") {
+            const reason = yield* lastError(client)
+            return yield* new ChannelFailure({
+              channel: name,
+              address,
+              state: failed.value === ConnectivityState.SHUTDOWN ? "SHUTDOWN" : "TRANSIENT_FAILURE",
+              reason
+            })
+          }
+          return { channel, client, address } satisfies GrpcChannel.LiveChannel
+        }),
+      lost: (live) =>
+        Effect.flatMap(
+          leftReady(live.channel),
+          (state) =>
+            Effect.fail(new ChannelStateChanged({ channel: name, address: live.address, state: stateName(state) }))
+        ),
+      policy: options.policy ?? Reconnect.defaultPolicy,
+      connectTimeout: settings.connectTimeout,
+      autoConnect: options.autoConnect ?? true
+    })
+
+    const self: GrpcChannel.GrpcChannel = {
+      name,
+      addresses,
+      connection,
+      callCredentials: options.callCredentials,
+      defaultDeadline: settings.defaultDeadline,
+      channel: Effect.map(connection.get, (live) => live.channel),
+      await: (awaitOptions) =>
+        Effect.map(
+          connection.await({ timeout: awaitOptions?.timeout ?? settings.awaitTimeout }),
+          (live) => live.channel
+        ),
+      isConnected: Effect.map(connection.status, (status) => status._tag === "Connected"),
+      status: connection.status,
+      changes: connection.changes,
+      connect: connection.connect,
+      close: connection.close,
+      disconnect: connection.close
+    }
+    return self
+  })

@@ -1,0 +1,350 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as grpc from "@grpc/grpc-js"
+import { Closed, NotConnected, Reconnect, Timeout } from "@redial/core"
+import { FaultProxy, TestTime } from "@redial/testing"
+import { Chunk, Duration, Effect, Exit, Fiber, Schedule, Stream } from "effect"
+import { GrpcChannel, GrpcClient, GrpcError } from "../src/index.js"
+import { makeCertificates } from "./support/certificates.js"
+import * as TS from "./support/testServer.js"
+
+type Test = {
+  readonly Echo: GrpcClient.Method<Partial<TS.EchoRequest>, TS.EchoReply>
+  readonly Count: GrpcClient.Method<Partial<TS.CountRequest>, TS.CountReply>
+  readonly Fail: GrpcClient.Method<Partial<TS.FailRequest>, TS.EchoReply>
+  readonly Sum: GrpcClient.Method<TS.Number, TS.Total>
+  readonly Chat: GrpcClient.Method<Partial<TS.EchoRequest>, TS.EchoReply>
+}
+const service = TS.loadTestService().service as unknown as Test
+
+/** Fast reconnects for tests on real servers. */
+const fast = Reconnect.fixed("50 millis")
+
+const setup = (address: string | ReadonlyArray<string>, options: Partial<GrpcChannel.Options> = {}) =>
+  Effect.gen(function*() {
+    const channel = yield* GrpcChannel.make({ address, policy: fast, connectTimeout: "2 seconds", ...options })
+    const client = GrpcClient.makeWith(channel, service)
+    return { channel, client }
+  })
+
+const connected = (channel: GrpcChannel.GrpcChannel) => channel.await({ timeout: "10 seconds" })
+
+describe("GrpcChannel", () => {
+  it.scopedLive("connects and calls", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address, { name: "echo" })
+      yield* connected(channel)
+      expect(yield* channel.isConnected).toBe(true)
+      const reply = yield* client.unary("Echo", { message: "hello" }, { metadata: { "x-trace": "abc" } })
+      expect(reply.message).toBe("hello")
+      expect(reply.metadata["x-trace"]).toBe("abc")
+      expect((yield* channel.status)._tag).toBe("Connected")
+    }))
+
+  it.scopedLive("recovers when the server stops and restarts on the same port; calls fail typed while down", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address)
+      yield* connected(channel)
+      yield* server.stop
+      yield* TestTime.awaitStatus(channel, (s) => s._tag !== "Connected")
+      const down = yield* Effect.flip(client.unary("Echo", { message: "while down" }))
+      expect(["NotConnected", "Unavailable"]).toContain(down._tag)
+      yield* server.start
+      yield* connected(channel)
+      const reply = yield* client.unary("Echo", { message: "back" })
+      expect(reply.message).toBe("back")
+    }))
+
+  it.scopedLive("fail-fast fails at once with NotConnected; wait mode waits for the connection up to the deadline", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address)
+      yield* connected(channel)
+      yield* server.stop
+      yield* TestTime.awaitStatus(channel, (s) => s._tag !== "Connected")
+      const fast = yield* Effect.flip(client.unary("Echo", { message: "x" }, { mode: "failFast" }))
+      expect(fast).toBeInstanceOf(NotConnected)
+      // wait, with the server back before the deadline
+      const waiting = yield* Effect.fork(
+        client.unary("Echo", { message: "waited" }, { mode: "wait", deadline: "10 seconds" })
+      )
+      yield* Effect.sleep("200 millis")
+      expect((yield* Fiber.poll(waiting))._tag).toBe("None")
+      yield* server.start
+      expect((yield* Fiber.join(waiting)).message).toBe("waited")
+      // wait, with the server down past the deadline
+      yield* server.stop
+      yield* TestTime.awaitStatus(channel, (s) => s._tag !== "Connected")
+      const late = yield* Effect.flip(client.unary("Echo", { message: "x" }, { mode: "wait", deadline: "300 millis" }))
+      expect(late).toBeInstanceOf(Timeout)
+      expect((late as Timeout).operation).toBe("call /redial.test.Test/Echo")
+    }))
+
+  it.scopedLive("a deadline that passes fails with Timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address)
+      yield* connected(channel)
+      const error = yield* Effect.flip(
+        client.unary("Echo", { message: "slow", delayMs: 3000 }, { deadline: "200 millis" })
+      )
+      expect(error).toBeInstanceOf(Timeout)
+      expect(Duration.toMillis((error as Timeout).duration)).toBe(200)
+      // the channel is still fine
+      expect((yield* client.unary("Echo", { message: "after" })).message).toBe("after")
+    }))
+
+  it.scopedLive("status codes become tagged errors with details, trailers and the retry verdict", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address)
+      yield* connected(channel)
+      const cases: Array<[number, string, boolean]> = [
+        [1, "Cancelled", true],
+        [3, "InvalidArgument", false],
+        [5, "NotFound", false],
+        [6, "AlreadyExists", false],
+        [7, "PermissionDenied", false],
+        [8, "ResourceExhausted", true],
+        [9, "FailedPrecondition", false],
+        [10, "Aborted", true],
+        [13, "Internal", false],
+        [14, "Unavailable", true],
+        [16, "Unauthenticated", false]
+      ]
+      for (const [code, tag, retryable] of cases) {
+        const error = yield* Effect.flip(
+          client.unary("Fail", { code, details: `because ${code}`, trailers: { "x-why": "test" } })
+        )
+        expect(error._tag).toBe(tag)
+        const status = error as GrpcError.GrpcStatusError
+        expect(status.code).toBe(code)
+        expect(status.details).toBe(`because ${code}`)
+        expect(status.metadata.get("x-why")).toEqual(["test"])
+        expect(status.retryable).toBe(retryable)
+        expect(status.method).toBe("/redial.test.Test/Fail")
+        expect(status.message).toContain(`because ${code}`)
+      }
+      const deadline = yield* Effect.flip(client.unary("Fail", { code: 4, details: "too slow" }))
+      expect(deadline).toBeInstanceOf(Timeout)
+      // an application-level UNAVAILABLE on a READY channel does not drop the connection
+      expect((yield* channel.status)._tag).toBe("Connected")
+    }))
+
+  it.scopedLive("streams: server, client and bidi", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address)
+      yield* connected(channel)
+      const counted = yield* Stream.runCollect(client.serverStream("Count", { count: 5, intervalMs: 1 }))
+      expect(Chunk.toArray(counted).map((r) => r.n)).toEqual([1, 2, 3, 4, 5])
+      const total = yield* client.clientStream("Sum", Stream.make(1, 2, 3, 4).pipe(Stream.map((value) => ({ value }))))
+      expect(total).toEqual({ value: 10, count: 4 })
+      const chat = yield* Stream.runCollect(
+        client.bidiStream("Chat", Stream.make("a", "b", "c").pipe(Stream.map((message) => ({ message }))))
+      )
+      expect(Chunk.toArray(chat).map((r) => r.message)).toEqual(["a", "b", "c"])
+      // stopping early cancels the call
+      const first = yield* Stream.runCollect(
+        client.serverStream("Count", { count: 0, intervalMs: 5 }).pipe(Stream.take(3))
+      )
+      expect(Chunk.size(first)).toBe(3)
+      // a failing request stream fails the call with its own error
+      const failed = yield* Effect.flip(client.clientStream("Sum", Stream.fail("no more numbers" as const)))
+      expect(failed).toBe("no more numbers")
+    }))
+
+  it.scopedLive("a server stream cut by a disconnect ends with a typed error, never silently", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const proxy = yield* FaultProxy.make({ target: { port: server.port } })
+      const { channel, client } = yield* setup(proxy.address)
+      yield* connected(channel)
+      const received: Array<number> = []
+      const stream = yield* Effect.fork(
+        client.serverStream("Count", { count: 0, intervalMs: 10 }).pipe(
+          Stream.runForEach((r) => Effect.sync(() => received.push(r.n)))
+        )
+      )
+      yield* TS.waitFor(Effect.sync(() => received.length), (n) => n >= 3)
+      yield* proxy.cut
+      const exit = yield* Fiber.await(stream)
+      expect(Exit.isFailure(exit)).toBe(true)
+      const error = yield* Effect.flip(Fiber.join(stream))
+      expect(["Unavailable", "Internal", "Cancelled"]).toContain(error._tag)
+      // and the channel reconnects
+      yield* connected(channel)
+      expect((yield* client.unary("Echo", { message: "again" })).message).toBe("again")
+    }))
+
+  it.scopedLive("FaultProxy cut and refuse: lost, backoff, recovered", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const proxy = yield* FaultProxy.make({ target: { port: server.port } })
+      const { channel, client } = yield* setup(proxy.address, { policy: Reconnect.fixed("200 millis") })
+      yield* connected(channel)
+      yield* proxy.refuse(true)
+      yield* proxy.cut
+      const backoff = yield* TestTime.awaitStatus(channel, "Backoff")
+      expect(backoff._tag === "Backoff" && backoff.error.cause).toBeInstanceOf(GrpcError.ChannelFailure)
+      expect(backoff._tag === "Backoff" && Duration.toMillis(backoff.delay)).toBe(200)
+      const down = yield* Effect.flip(client.unary("Echo", { message: "x" }))
+      expect(down).toBeInstanceOf(NotConnected)
+      yield* proxy.refuse(false)
+      yield* connected(channel)
+      expect((yield* client.unary("Echo", { message: "ok" })).message).toBe("ok")
+    }))
+
+  it.scopedLive("a black-holed peer (TCP accepted, no HTTP/2) ends in Timeout and a backoff, not a hang", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const proxy = yield* FaultProxy.make({ target: { port: server.port } })
+      yield* proxy.blackhole(true)
+      const { channel } = yield* setup(proxy.address, {
+        connectTimeout: "300 millis",
+        policy: Reconnect.fixed("100 millis")
+      })
+      const backoff = yield* TestTime.awaitStatus(channel, "Backoff")
+      expect(backoff._tag === "Backoff" && backoff.error.cause).toBeInstanceOf(Timeout)
+      yield* proxy.restore
+      yield* connected(channel)
+    }))
+
+  it.scopedLive("sends call credentials that the server sees", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const callCredentials = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+        const metadata = new grpc.Metadata()
+        metadata.add("authorization", `Basic ${Buffer.from("admin:changeit").toString("base64")}`)
+        callback(null, metadata)
+      })
+      const { channel, client } = yield* setup(server.address, { callCredentials })
+      yield* connected(channel)
+      const reply = yield* client.unary("Echo", { message: "who am i" })
+      expect(reply.metadata["authorization"]).toBe(`Basic ${Buffer.from("admin:changeit").toString("base64")}`)
+    }))
+
+  it.scopedLive("TLS with a CA made at test time: connects with the CA, fails typed without it", () =>
+    Effect.gen(function*() {
+      const certs = yield* makeCertificates()
+      const server = yield* TS.TestServer.make({ tls: { key: certs.key, cert: certs.cert } })
+      const good = yield* setup(server.address, { tls: { ca: certs.ca } })
+      yield* connected(good.channel)
+      expect((yield* good.client.unary("Echo", { message: "secure" })).message).toBe("secure")
+
+      const bad = yield* setup(server.address, { tls: { ca: certs.otherCa }, policy: Reconnect.stop })
+      const closed = yield* Effect.flip(bad.channel.await({ timeout: "10 seconds" }))
+      expect(closed).toBeInstanceOf(Closed)
+      const failure = (closed as Closed).error?.cause
+      expect(failure).toBeInstanceOf(GrpcError.ChannelFailure)
+      expect((failure as GrpcError.ChannelFailure).reason).toMatch(/certificate|self.signed|verify/i)
+    }))
+
+  it.scopedLive("fails over between two hosts", () =>
+    Effect.gen(function*() {
+      const a = yield* TS.TestServer.make()
+      const b = yield* TS.TestServer.make()
+      yield* a.stop
+      const { channel, client } = yield* setup([a.address, b.address])
+      yield* connected(channel)
+      expect((yield* channel.connection.get).address).toBe(b.address)
+      yield* client.unary("Echo", { message: "on b" })
+      // b goes down and a comes back: the channel moves to a
+      yield* a.start
+      yield* b.stop
+      yield* TS.waitFor(
+        Effect.map(Effect.either(channel.connection.get), (e) => e._tag === "Right" ? e.right.address : "none"),
+        (address) => address === a.address,
+        { timeout: "10 seconds" }
+      )
+      expect((yield* client.unary("Echo", { message: "on a" })).message).toBe("on a")
+      expect((yield* b.calls).length).toBe(1)
+      expect((yield* a.calls).length).toBe(1)
+    }))
+
+  it.live("closing the scope closes the channel: the server sees zero connections", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const { channel, client } = yield* setup(server.address)
+        yield* connected(channel)
+        yield* client.unary("Echo", { message: "x" })
+        yield* TS.waitFor(server.connections, (n) => n >= 1)
+      }))
+      yield* TS.waitFor(server.connections, (n) => n === 0, { description: "the server to see 0 connections" })
+    }).pipe(Effect.scoped))
+
+  it.scopedLive("close stops it (Closed, no reconnect); connect starts it again", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address)
+      yield* connected(channel)
+      yield* channel.disconnect
+      expect(yield* channel.isConnected).toBe(false)
+      expect(yield* Effect.flip(channel.channel)).toBeInstanceOf(Closed)
+      expect(yield* Effect.flip(client.unary("Echo", { message: "x" }))).toBeInstanceOf(Closed)
+      yield* TS.waitFor(server.connections, (n) => n === 0)
+      yield* channel.connect
+      yield* connected(channel)
+      expect((yield* client.unary("Echo", { message: "y" })).message).toBe("y")
+    }))
+
+  it.scopedLive("await times out with Timeout while the server is down", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      yield* server.stop
+      const { channel } = yield* setup(server.address, { awaitTimeout: "300 millis" })
+      const error = yield* Effect.flip(channel.await())
+      expect(error).toBeInstanceOf(Timeout)
+      expect(Duration.toMillis((error as Timeout).duration)).toBe(300)
+    }))
+
+  it.scopedLive("retry re-runs an idempotent call after the channel reconnects", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address)
+      yield* connected(channel)
+      yield* server.stop
+      yield* TestTime.awaitStatus(channel, (s) => s._tag !== "Connected")
+      const call = yield* Effect.fork(client.unary("Echo", { message: "retried" }, {
+        deadline: "5 seconds",
+        retry: Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(20)))
+      }))
+      yield* Effect.sleep("300 millis")
+      yield* server.start
+      expect((yield* Fiber.join(call)).message).toBe("retried")
+    }))
+
+  it.scopedLive("grpc channel options are passed through", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address, {
+        channelOptions: { "grpc.primary_user_agent": "redial-test/1.0" },
+        keepAlive: { interval: "10 seconds", timeout: "5 seconds" }
+      })
+      yield* connected(channel)
+      const reply = yield* client.unary("Echo", { message: "ua" })
+      expect(reply.metadata["user-agent"]).toContain("redial-test/1.0")
+    }))
+
+  it.scoped("invalid options fail with InvalidOption", () =>
+    Effect.gen(function*() {
+      for (const address of ["", "no-port", "host:port", "a b:1"]) {
+        const error = yield* Effect.flip(GrpcChannel.make({ address }))
+        expect(error._tag).toBe("InvalidOption")
+        expect(error.option).toBe("address")
+      }
+      expect((yield* Effect.flip(GrpcChannel.make({ address: [] }))).option).toBe("address")
+      const timeout = yield* Effect.flip(GrpcChannel.make({ address: "127.0.0.1:1", connectTimeout: 0 }))
+      expect(timeout.option).toBe("connectTimeout")
+    }))
+
+  it.effect("presets: Chronicle backs off 1 s → 10 s five times; Spear every 500 ms forever", () =>
+    Effect.gen(function*() {
+      const chronicle = yield* Reconnect.delays(GrpcChannel.chroniclePolicy, 10)
+      expect(chronicle.map(Duration.toMillis)).toEqual([1000, 2000, 4000, 8000, 10000])
+      const spear = yield* Reconnect.delays(GrpcChannel.spearPolicy, 10)
+      expect(spear.map(Duration.toMillis)).toEqual(Array(10).fill(500))
+    }))
+})
