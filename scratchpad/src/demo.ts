@@ -1,12 +1,13 @@
 /**
- * `npm run demo`: a connection that survives cuts, refusals and a black hole.
+ * `npm run demo`: a gRPC channel that survives cuts, refusals, a black hole and a server restart.
  *
- * A line server on loopback, a FaultProxy in front of it, and a redial `Connection` to the
- * proxy. A client pings through the connection every 400 ms while the demo cuts, refuses,
- * black-holes and restores the path; every status transition and every typed error is printed
- * as it happens. Exits 0 after about 20 seconds.
+ * An in-process gRPC server, a FaultProxy in front of it, and a redial `GrpcChannel` with a typed
+ * client through the proxy. A call runs every 300 ms while the demo cuts, refuses, black-holes and
+ * restores the path and restarts the server; every status transition, typed error and recovery
+ * is printed as it happens. Exits 0 after about 20 seconds.
  */
-import { Connection, Reconnect } from "@redial/core"
+import { Reconnect } from "@redial/core"
+import { GrpcChannel, GrpcClient } from "@redial/grpc"
 import { FaultProxy } from "@redial/testing"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -17,25 +18,11 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import * as LineServer from "./lineServer.js"
+import * as EchoServer from "./echoServer.js"
 
 const colour = process.stdout.isTTY
   ? { dim: "\x1b[2m", red: "\x1b[31m", green: "\x1b[32m", yellow: "\x1b[33m", cyan: "\x1b[36m", reset: "\x1b[0m" }
   : { dim: "", red: "", green: "", yellow: "", cyan: "", reset: "" }
-
-const describe = (status: Connection.Status): string =>
-  Connection.Status.$match(status, {
-    Idle: () => "Idle",
-    Connecting: ({ attempt }) => `${colour.yellow}Connecting${colour.reset} (attempt ${attempt})`,
-    Connected: ({ attempt }) => `${colour.green}Connected${colour.reset} (on attempt ${attempt})`,
-    Backoff: ({ attempt, delay, error }) =>
-      `${colour.yellow}Backoff${colour.reset} after attempt ${attempt}: retry in ${
-        Duration.format(delay)
-      } ${colour.dim}(${(error.cause as { _tag?: string })._tag ?? "error"}: ${
-        (error.cause as Error).message
-      })${colour.reset}`,
-    Closed: ({ reason }) => `${colour.red}Closed${colour.reset} (${reason})`
-  })
 
 const program = Effect.gen(function*() {
   const start = yield* Clock.currentTimeMillis
@@ -49,100 +36,114 @@ const program = Effect.gen(function*() {
     )
   const step = (line: string) => say(`${colour.cyan}── ${line}${colour.reset}`)
 
-  const server = yield* LineServer.server
+  const server = yield* EchoServer.make
   const proxy = yield* FaultProxy.make({ target: { port: server.port } })
-  yield* step(`line server on 127.0.0.1:${server.port}, FaultProxy on ${proxy.address}`)
+  yield* step(`gRPC server on 127.0.0.1:${server.port}, FaultProxy on ${proxy.address}`)
 
-  const conn = yield* Connection.make({
+  const channel = yield* GrpcChannel.make({
     name: "demo",
-    acquire: LineServer.connect(proxy.port),
-    lost: (client) => client.closed,
-    policy: Reconnect.exponential({ min: "250 millis", max: "2 seconds" }),
-    connectTimeout: "1 second",
-    healthCheck: { interval: "500 millis", timeout: "400 millis", check: (client) => client.request("PING") }
+    address: proxy.address,
+    policy: Reconnect.exponential({ min: "200 millis", max: "2 seconds" }),
+    connectTimeout: "1 second"
   })
+  const client = GrpcClient.makeWith(channel, EchoServer.service)
 
-  // Every transition, as it happens.
-  yield* conn.changes.pipe(
-    Stream.runForEach((status) => say(`status  ${describe(status)}`)),
+  yield* channel.changes.pipe(
+    Stream.runForEach((status) => {
+      switch (status._tag) {
+        case "Connected":
+          return say(`status  ${colour.green}Connected${colour.reset} (attempt ${status.attempt})`)
+        case "Connecting":
+          return say(`status  ${colour.yellow}Connecting${colour.reset} (attempt ${status.attempt})`)
+        case "Backoff":
+          return say(
+            `status  ${colour.yellow}Backoff${colour.reset} after attempt ${status.attempt}: retry in ${
+              Duration.format(status.delay)
+            } ${colour.dim}(${(status.error.cause as Error).message})${colour.reset}`
+          )
+        case "Closed":
+          return say(`status  ${colour.red}Closed${colour.reset} (${status.reason})`)
+        case "Idle":
+          return say("status  Idle")
+      }
+    }),
     Effect.forkScoped
   )
 
-  // The workload: a ping every 400 ms through `get` (which never waits), typed errors printed.
   let ok = 0
   let failed = 0
-  const ping = conn.get.pipe(
-    Effect.flatMap((client) =>
-      client.request("PING").pipe(
-        Effect.timeoutFail({
-          duration: "300 millis",
-          onTimeout: () => new LineServer.SocketError({ reason: "Closed", cause: new Error("no answer in 300 ms") })
-        }),
-        Effect.tapError((error) => conn.invalidate(error, client)),
-        Effect.map((answer) => `${answer} from connection #${client.id}`)
-      )
-    ),
-    Effect.matchEffect({
-      onSuccess: (answer) =>
-        Effect.sync(() => ok++).pipe(Effect.zipRight(say(`  ping  ${colour.green}${answer}${colour.reset}`))),
-      onFailure: (error) =>
-        Effect.sync(() => failed++).pipe(
-          Effect.zipRight(say(`  ping  ${colour.red}${error._tag}${colour.reset}: ${error.message}`))
-        )
-    })
-  )
-  const workload = yield* Effect.fork(Effect.repeat(ping, { schedule: Schedule.spaced("400 millis") }))
+  let n = 0
+  const call = Effect.suspend(() => {
+    const message = `ping ${++n}`
+    return client.unary("Echo", { message }, { deadline: "500 millis" }).pipe(
+      Effect.matchEffect({
+        onSuccess: (reply) =>
+          Effect.sync(() => ok++).pipe(Effect.zipRight(say(`  call  ${colour.green}${reply.message}${colour.reset}`))),
+        onFailure: (error) =>
+          Effect.sync(() => failed++).pipe(
+            Effect.zipRight(say(`  call  ${colour.red}${error._tag}${colour.reset}: ${error.message}`))
+          )
+      })
+    )
+  })
+  const calls = yield* Effect.fork(Effect.repeat(call, { schedule: Schedule.spaced("300 millis") }))
 
-  const first = yield* conn.await({ timeout: "5 seconds" })
-  yield* step(`connected: connection #${first.id}`)
-  yield* Effect.sleep("1500 millis")
+  yield* channel.await({ timeout: "5 seconds" })
+  yield* step("connected; calls run every 300 ms and fail fast (typed) while the channel is down")
+  yield* Effect.sleep("1200 millis")
 
-  yield* step("cut: reset every connection through the proxy (the connection is lost, reconnects at once)")
+  yield* step("cut every connection: the channel is lost and reconnects at once")
   yield* proxy.cut
   yield* Effect.sleep("1500 millis")
 
-  yield* step("refuse new connections and cut: attempts fail, the backoff grows 250 ms → 500 ms → 1 s …")
+  yield* step("refuse connections and cut: attempts fail, the backoff grows 200 ms → 400 ms → 800 ms …")
   yield* proxy.refuse(true)
   yield* proxy.cut
-  yield* Effect.sleep("3500 millis")
-
-  yield* step("stop refusing: the next attempt succeeds")
+  yield* Effect.sleep("2500 millis")
+  yield* step("a call in \"wait\" mode waits for the connection instead of failing fast…")
+  const waiting = yield* Effect.fork(client.unary("Echo", { message: "waited for the connection" }, {
+    mode: "wait",
+    deadline: "5 seconds"
+  }))
+  yield* Effect.sleep("500 millis")
+  yield* step("…stop refusing: the next attempt connects, and the waiting call goes through")
   yield* proxy.refuse(false)
-  yield* conn.await({ timeout: "5 seconds" })
-  yield* Effect.sleep("1500 millis")
+  const waited = yield* Fiber.join(waiting)
+  yield* say(`  wait  ${colour.green}${waited.message}${colour.reset}`)
+  yield* Effect.sleep("1 second")
 
-  yield* step("black hole: the path goes silent; the health check notices, and a connect that hangs times out")
+  yield* step("black hole: new connections are accepted but never answered (a connect that would hang)")
   yield* proxy.blackhole(true)
-  yield* Effect.sleep("4 seconds")
-
-  yield* step("restore the path")
+  yield* proxy.cut
+  yield* Effect.sleep("3 seconds")
+  yield* step("restore the path: connect timeouts end, the channel connects")
   yield* proxy.restore
-  const back = yield* conn.await({ timeout: "5 seconds" })
-  yield* step(`connected again: connection #${back.id}`)
+  yield* channel.await({ timeout: "5 seconds" })
   yield* Effect.sleep("1 second")
 
-  yield* step("close: the connection stops and stays down; get fails with Closed")
-  yield* conn.close
+  yield* step("restart the server on the same port")
+  yield* server.stop
+  yield* Effect.sleep("1200 millis")
+  yield* server.start
+  yield* channel.await({ timeout: "5 seconds" })
   yield* Effect.sleep("1 second")
 
-  yield* step("connect: start again")
-  yield* conn.connect
-  yield* conn.await({ timeout: "5 seconds" })
-  yield* Effect.sleep("1 second")
+  yield* step("disconnect (Chronicle) / close (Spear): calls fail with Closed; connect starts again")
+  yield* channel.disconnect
+  yield* Effect.sleep("700 millis")
+  yield* channel.connect
+  yield* channel.await({ timeout: "5 seconds" })
+  yield* Effect.sleep("700 millis")
 
-  yield* Fiber.interrupt(workload)
-  const { open, total } = yield* proxy.connections
-  yield* step(
-    `done: ${ok} pings answered, ${failed} failed with typed errors; the proxy saw ${total} connections, ${open} open`
-  )
+  yield* Fiber.interrupt(calls)
+  yield* step(`done: ${ok} calls answered, ${failed} failed with typed errors, none hung`)
 })
 
 const fiber = Effect.runFork(
   program.pipe(
     Effect.scoped,
     Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("demo did not finish in 30 s") }),
-    // The demo prints every transition itself; the connection's own log lines (one per
-    // transition, annotated with its name) would say the same twice. Set REDIAL_DEMO_LOGS=1 to see them.
+    // The demo prints every transition itself; REDIAL_DEMO_LOGS=1 shows the channel's own log lines too.
     Logger.withMinimumLogLevel(process.env["REDIAL_DEMO_LOGS"] === "1" ? LogLevel.Debug : LogLevel.None),
     Effect.provide(Logger.pretty)
   )
