@@ -34,9 +34,11 @@ import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type * as GrpcConnectionString from "./GrpcConnectionString.js"
 import * as internal from "./internal/grpcChannel.js"
 
 /**
@@ -59,6 +61,17 @@ export interface LiveChannel {
  * @category models
  */
 export interface Options {
+  /**
+   * An `esdb://`, `kurrentdb://` or `chronicle://` connection string (or its parsed settings):
+   * it gives the addresses (failed over in order), TLS (with `tlsCAFile` / `certificatePath`),
+   * the credentials (sent as call credentials: HTTP basic auth for esdb user/password and
+   * Chronicle client credentials, the `apiKeyHeader` header for a Chronicle `apiKey`), keepalive
+   * and the default deadline. Options given explicitly win over it. Gossip discovery
+   * (`+discover`) is not done: the hosts are used as the failover list.
+   */
+  readonly connectionString?: string | Redacted.Redacted<string> | GrpcConnectionString.Settings
+  /** The metadata key a Chronicle `apiKey` is sent in; default `x-api-key`. */
+  readonly apiKeyHeader?: string
   /** `"host:port"` (Chronicle's `server_address`), or several to fail over between, in order. */
   readonly address?: string | ReadonlyArray<string>
   /** Channel credentials; overrides `tls`. Default: insecure (plain HTTP/2). */
@@ -148,7 +161,10 @@ export const spearPolicy: Schedule.Schedule<unknown> = internal.spearPolicy
  * @since 0.1.0
  * @category constructors
  */
-export const make: (options: Options) => Effect.Effect<GrpcChannel, InvalidOption, Scope.Scope> = internal.make
+export const make: (
+  options: Options
+) => Effect.Effect<GrpcChannel, InvalidOption | GrpcConnectionString.GrpcConnectionStringError, Scope.Scope> =
+  internal.make
 
 /**
  * A layer of the default {@link GrpcChannel} tag.
@@ -156,11 +172,14 @@ export const make: (options: Options) => Effect.Effect<GrpcChannel, InvalidOptio
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<GrpcChannel, InvalidOption> =>
+export const layer = (
+  options: Options
+): Layer.Layer<GrpcChannel, InvalidOption | GrpcConnectionString.GrpcConnectionStringError> =>
   Layer.scoped(GrpcChannel, make(options))
 
 /**
- * A layer of the default tag whose options are read from `Config`.
+ * A layer of the default tag whose options are read from `Config`. Read a connection string
+ * with `Config.redacted`: it may hold a password.
  *
  * @example
  * ```ts
@@ -168,7 +187,10 @@ export const layer = (options: Options): Layer.Layer<GrpcChannel, InvalidOption>
  * import { Config } from "effect"
  *
  * const ChannelLive = GrpcChannel.layerConfig(
- *   Config.all({ address: Config.string("GRPC_ADDRESS"), connectTimeout: Config.duration("GRPC_CONNECT_TIMEOUT") })
+ *   Config.all({
+ *     connectionString: Config.redacted("ESDB_CONNECTION_STRING"), // esdb://admin:changeit@db:2113?tls=false
+ *     connectTimeout: Config.duration("GRPC_CONNECT_TIMEOUT").pipe(Config.withDefault("5 seconds"))
+ *   })
  * )
  * ```
  *
@@ -177,5 +199,5 @@ export const layer = (options: Options): Layer.Layer<GrpcChannel, InvalidOption>
  */
 export const layerConfig = (
   options: Config.Config<Options>
-): Layer.Layer<GrpcChannel, InvalidOption | ConfigError.ConfigError> =>
+): Layer.Layer<GrpcChannel, InvalidOption | GrpcConnectionString.GrpcConnectionStringError | ConfigError.ConfigError> =>
   Layer.scoped(GrpcChannel, Effect.flatMap(options, make))

@@ -17,6 +17,13 @@ export * as GrpcChannel from "./GrpcChannel.js"
 export * as GrpcClient from "./GrpcClient.js"
 
 /**
+ * `esdb://`, `kurrentdb://` and `chronicle://` connection strings, parsed with Schema.
+ *
+ * @since 0.1.0
+ */
+export * as GrpcConnectionString from "./GrpcConnectionString.js"
+
+/**
  * gRPC status codes as tagged errors.
  *
  * @since 0.1.0

@@ -7,7 +7,11 @@ import * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as GrpcChannel from "../GrpcChannel.js"
+import type * as GrpcConnectionString from "../GrpcConnectionString.js"
+import type { GrpcConnectionStringError } from "../GrpcConnectionString.js"
 import { ChannelFailure, ChannelStateChanged } from "../GrpcError.js"
+import { fromSettings } from "./fromSettings.js"
+import { parse } from "./grpcConnectionString.js"
 
 const ConnectivityState = grpc.connectivityState
 
@@ -108,6 +112,13 @@ const lastError = (client: grpc.Client) =>
     return Effect.sync(() => call.cancel())
   }).pipe(Effect.timeoutTo({ duration: "1 second", onTimeout: () => "no details", onSuccess: (reason) => reason }))
 
+const isSettings = (input: unknown): input is GrpcConnectionString.Settings =>
+  typeof input === "object" && input !== null && "_tag" in input &&
+  (input._tag === "EsdbSettings" || input._tag === "ChronicleSettings")
+
+const dropUndefined = <A extends object>(input: A): Partial<A> =>
+  Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as Partial<A>
+
 const decode = (option: string, input: Duration.DurationInput): Duration.Duration => {
   const decoded = Duration.decodeUnknown(input)
   if (decoded._tag === "None" || Duration.toMillis(decoded.value) <= 0) {
@@ -141,9 +152,17 @@ export const credentials = (options: GrpcChannel.Options): grpc.ChannelCredentia
 
 /** @internal */
 export const make = (
-  options: GrpcChannel.Options
-): Effect.Effect<GrpcChannel.GrpcChannel, InvalidOption, Scope.Scope> =>
+  input: GrpcChannel.Options
+): Effect.Effect<GrpcChannel.GrpcChannel, InvalidOption | GrpcConnectionStringError, Scope.Scope> =>
   Effect.gen(function*() {
+    // A connection string gives the defaults; options given explicitly win over it.
+    const options: GrpcChannel.Options = input.connectionString === undefined ? input : {
+      ...(yield* fromSettings(
+        isSettings(input.connectionString) ? input.connectionString : yield* parse(input.connectionString),
+        input.apiKeyHeader ?? "x-api-key"
+      )),
+      ...dropUndefined(input)
+    }
     const name = options.name ?? "grpc"
     const addresses = typeof options.address === "string" ? [options.address] : [...(options.address ?? [])]
     if (addresses.length === 0) {

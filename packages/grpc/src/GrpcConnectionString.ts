@@ -1,0 +1,630 @@
+/**
+ * Connection strings of the gRPC event stores, read into typed settings with
+ * `Schema`, on top of `@redial/core`'s `ConnectionString` parser (which does the
+ * grammar: hosts, IPv6 in brackets, percent-decoding, the `Redacted` password).
+ *
+ * ## KurrentDB / EventStoreDB
+ *
+ * ```text
+ * scheme://[user:password@]host[:port][,host[:port]…][/][?key=value&…]
+ * ```
+ *
+ * Schemes, in any case: `kurrentdb`, `esdb`, `kurrent`, `kdb`, each also with
+ * `+discover` (the eight the KurrentDB Node client accepts). The default port is
+ * 2113. The options and their defaults are those of the KurrentDB Node client
+ * (`packages/db-client/src/Client/parseConnectionString.ts`, `Client/index.ts`
+ * and `Client/discovery.ts` of kurrent-io/KurrentDB-Client-NodeJS):
+ *
+ * | option                 | value                                          | default  |
+ * | ---------------------- | ---------------------------------------------- | -------- |
+ * | `tls`                  | `true` / `false`                               | `true`   |
+ * | `tlsVerifyCert`        | `true` / `false`                               | `true`   |
+ * | `tlsCAFile`            | a file path                                    | none     |
+ * | `userCertFile`         | a file path (with `userKeyFile`)               | none     |
+ * | `userKeyFile`          | a file path (with `userCertFile`)              | none     |
+ * | `keepAliveInterval`    | milliseconds, `-1` disables                    | `10000`  |
+ * | `keepAliveTimeout`     | milliseconds, `-1` disables                    | `10000`  |
+ * | `defaultDeadline`      | milliseconds, ≥ 1                              | `10000`  |
+ * | `nodePreference`       | `leader`, `follower`, `random`, `read_only_replica` | `leader` |
+ * | `maxDiscoverAttempts`  | a whole number ≥ 1                             | `10`     |
+ * | `discoveryInterval`    | milliseconds, ≥ 0                              | `100`    |
+ * | `gossipTimeout`        | **seconds**, ≥ 1 (as the Node and Go clients)  | `5`      |
+ * | `connectionName`       | a name                                         | none (the client makes one up) |
+ * | `throwOnAppendFailure` | `true` / `false`                               | `true`   |
+ * | `dnsDiscover`          | `true` / `false`: overrides the scheme's `+discover` | from the scheme |
+ *
+ * Spear (Elixir) reads `tls`, `keepAliveInterval` and `keepAliveTimeout` from the
+ * same strings, with the same meaning.
+ *
+ * - Option names ignore case, `_` and `-` (`keep_alive_interval`,
+ *   `KEEP-ALIVE-INTERVAL`); when a name is given twice the last value wins.
+ * - Booleans are exactly `true` or `false`, lowercase, as the KurrentDB client
+ *   compares them. `nodePreference` ignores case, `_` and `-`, as the client does
+ *   (`ReadOnlyReplica` is `read_only_replica`).
+ * - Numbers are whole decimal numbers; anything else (`10ms`, `1e4`, `abc`) is
+ *   an error, where the client's `parseInt` would read a prefix.
+ * - **`tls` defaults to `true`.** Spear defaults to `false`, the KurrentDB client
+ *   to `true`; EventStoreDB 20+ and KurrentDB run secure by default, so a string
+ *   without `tls` talks TLS and a plaintext connection is always asked for.
+ * - **`-1` disables keepalive**: `keepAliveInterval` / `keepAliveTimeout` are
+ *   `Option<Duration>`, and `-1` is `Option.none()` (no pings, or no timeout on a
+ *   ping). Both the KurrentDB client and Spear read `-1` this way.
+ * - `discover` (`+discover`, or `dnsDiscover=true`): the hosts are gossip seeds,
+ *   asked for the cluster's members, and `nodePreference` picks the node. Without
+ *   it, one host is a single node and several hosts are nodes tried in order
+ *   (failover). The KurrentDB Node client instead asks several hosts for gossip
+ *   even without `+discover`; the hosts are kept in order either way.
+ *
+ * ## Chronicle
+ *
+ * ```text
+ * chronicle://[clientId:secret@]host[:port][,host[:port]…][/][?key=value&…]
+ * chronicle+srv://host[?…]          (one host, resolved with a DNS SRV lookup)
+ * ```
+ *
+ * The default port is 35000 ({@link chronicleDefault} is `chronicle://localhost:35000`,
+ * Chronicle's `ConnectionString.default/0`). Options, from Cratis/Chronicle.Elixir
+ * `lib/chronicle/connections/connection_string.ex`: `disableTls` (`true` /
+ * `false` in any case, default `false`), `skipTlsValidation` (default `false`),
+ * `apiKey` (a secret), `certificatePath`, `certificatePassword` (a secret),
+ * `authPort`, `loadBalancer` (`least-connections`, `round-robin`, `random`;
+ * default `least-connections`) and `srvNameServer`. Client credentials and
+ * `apiKey` together are an error.
+ *
+ * ## Unknown options are errors
+ *
+ * The KurrentDB client warns about an option it does not know and ignores it.
+ * Here it is a {@link GrpcConnectionStringError} (`reason: "UnknownKey"`) that
+ * names the option and lists the known ones: a typo such as
+ * `keepAliveIntervall=-1` would otherwise leave a setting silently at its
+ * default, which is found in production rather than at startup.
+ *
+ * ## Secrets
+ *
+ * The password, the Chronicle `secret`, `apiKey` and `certificatePassword` are
+ * `Redacted`. `String(settings)` and {@link format} print them as `***`;
+ * `JSON.stringify` and `util.inspect` show `<redacted>`; no error message or
+ * parse issue contains them. Parsing never throws.
+ *
+ * @since 0.1.0
+ */
+import type * as CoreConnectionString from "@redial/core/ConnectionString"
+import type * as Config from "effect/Config"
+import type * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
+import type * as Redacted from "effect/Redacted"
+import type * as Schema from "effect/Schema"
+import * as internal from "./internal/grpcConnectionString.js"
+
+// ---------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------
+
+/**
+ * The default port of KurrentDB / EventStoreDB: 2113.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const esdbDefaultPort: number = internal.esdbDefaultPort
+
+/**
+ * The default port of Chronicle: 35000.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const chronicleDefaultPort: number = internal.chronicleDefaultPort
+
+/**
+ * A port: an integer in 1-65535.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Port: typeof internal.Port = internal.Port
+
+/**
+ * One host with its port (the default port filled in). An IPv6 address has no
+ * brackets (`::1`, `fe80::1%eth0`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Endpoint: typeof internal.Endpoint = internal.Endpoint
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Endpoint = internal.Endpoint
+
+/**
+ * The scheme of a KurrentDB string, without `+discover`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const EsdbScheme: typeof internal.EsdbScheme = internal.EsdbScheme
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EsdbScheme = internal.EsdbScheme
+
+/**
+ * Which cluster node to use: `leader` (the default), `follower`, `random` or
+ * `read_only_replica`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const NodePreference: typeof internal.NodePreference = internal.NodePreference
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type NodePreference = internal.NodePreference
+
+/**
+ * The user of a KurrentDB string (`user:password@`); the password is `Redacted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const EsdbCredentials: typeof internal.EsdbCredentials = internal.EsdbCredentials
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EsdbCredentials = internal.EsdbCredentials
+
+/**
+ * The X.509 user certificate of a KurrentDB string: `userCertFile` and
+ * `userKeyFile`, which come together.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const UserCertificate: typeof internal.UserCertificate = internal.UserCertificate
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type UserCertificate = internal.UserCertificate
+
+/**
+ * The settings of a KurrentDB / EventStoreDB connection string. Also its own
+ * `Schema`; `EsdbSettings.make({ hosts })` fills in every default.
+ *
+ * - `scheme`, `discover`: the scheme (`kurrentdb+discover` is `kurrentdb` with
+ *   `discover: true`); `dnsDiscover=…` overrides `discover`;
+ * - `hosts`: in order, the default port 2113 filled in;
+ * - `credentials`: `user:password@`, the password `Redacted`;
+ * - `keepAliveInterval`, `keepAliveTimeout`: `Option.none()` when disabled (`-1`);
+ * - `defaultDeadline`, `discoveryInterval`, `gossipTimeout`: `Duration`s;
+ * - `userCertificate`: `userCertFile` and `userKeyFile` together;
+ * - `connectionName`: `Option.none()` when not given (the client makes one up).
+ *
+ * `String(settings)` prints a connection string with the password as `***`.
+ *
+ * @example
+ * ```ts
+ * import { GrpcConnectionString } from "@redial/grpc"
+ * import { Duration, Option } from "effect"
+ *
+ * const settings = GrpcConnectionString.EsdbSettings.make({
+ *   hosts: [{ host: "node1", port: 2113 }],
+ *   keepAliveInterval: Option.none(),
+ *   defaultDeadline: Duration.seconds(30)
+ * })
+ * String(settings) // "kurrentdb://node1:2113?keepAliveInterval=-1&defaultDeadline=30000"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const EsdbSettings: typeof internal.EsdbSettings = internal.EsdbSettings
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EsdbSettings = internal.EsdbSettings
+
+/**
+ * How a Chronicle client authenticates: not at all, with client credentials
+ * (`clientId:secret@`) or with an API key (`apiKey=…`). Secrets are `Redacted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ChronicleAuth: typeof internal.ChronicleAuth = internal.ChronicleAuth
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChronicleAuth = internal.ChronicleAuth
+
+/**
+ * How a Chronicle client picks among several hosts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const LoadBalancer: typeof internal.LoadBalancer = internal.LoadBalancer
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type LoadBalancer = internal.LoadBalancer
+
+/**
+ * The settings of a Chronicle connection string. Also its own `Schema`;
+ * `ChronicleSettings.make({ hosts })` fills in every default.
+ *
+ * - `srv`: `chronicle+srv://` (one host, resolved with a DNS SRV lookup);
+ * - `hosts`: in order, the default port 35000 filled in;
+ * - `auth`: `None`, `ClientCredentials` (`clientId:secret@`) or `ApiKey`;
+ * - `tls`: `!disableTls`, so `true` unless `disableTls=true`;
+ * - `certificatePath`, `certificatePassword` (`Redacted`), `authPort`,
+ *   `skipTlsValidation`, `loadBalancer`, `srvNameServer`.
+ *
+ * `String(settings)` prints a connection string with every secret as `***`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ChronicleSettings: typeof internal.ChronicleSettings = internal.ChronicleSettings
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChronicleSettings = internal.ChronicleSettings
+
+/**
+ * The settings of either kind of string, told apart by `_tag`
+ * (`"EsdbSettings"` / `"ChronicleSettings"`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Settings: typeof internal.Settings = internal.Settings
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Settings = internal.Settings
+
+/**
+ * Chronicle's default: `chronicle://localhost:35000`, TLS on, no authentication
+ * (Chronicle's `ConnectionString.default/0`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const chronicleDefault: ChronicleSettings = internal.chronicleDefault
+
+/**
+ * The canonical names of the KurrentDB options, in the order they are printed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const esdbOptionNames: ReadonlyArray<string> = internal.esdbOptionNames
+
+/**
+ * The canonical names of the Chronicle options, in the order they are printed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const chronicleOptionNames: ReadonlyArray<string> = internal.chronicleOptionNames
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/**
+ * What is wrong with a connection string:
+ *
+ * - `Syntax`: the grammar (from core's parser; the `ConnectionStringError` is the `cause`);
+ * - `Scheme`: not one of the schemes the function reads;
+ * - `Credentials`: a user without a password, an empty password;
+ * - `Path`: these strings have no path;
+ * - `InvalidValue`: an option's value (`key` names the option);
+ * - `UnknownKey`: an option these strings do not have (`key` is the name as written);
+ * - `Conflict`: options that do not go together (client credentials and
+ *   `apiKey`, `userCertFile` without `userKeyFile`, several `chronicle+srv` hosts).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type Reason = internal.Reason
+
+/**
+ * A connection string that cannot be read. `reason` says what kind of problem,
+ * `key` which option (when it is about one), `detail` what is wrong. The message
+ * never contains a password, secret or API key.
+ *
+ * @example
+ * ```ts
+ * import { GrpcConnectionString } from "@redial/grpc"
+ * import { Either } from "effect"
+ *
+ * const result = GrpcConnectionString.parseEsdbEither("esdb://node1?tls=yes")
+ * if (Either.isLeft(result)) {
+ *   result.left.reason // "InvalidValue"
+ *   result.left.key // "tls"
+ *   result.left.message // 'Invalid connection string: tls must be true or false, got "yes"'
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const GrpcConnectionStringError: typeof internal.GrpcConnectionStringError = internal.GrpcConnectionStringError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type GrpcConnectionStringError = internal.GrpcConnectionStringError
+
+// ---------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------
+
+/**
+ * Parses a KurrentDB / EventStoreDB connection string. A `Redacted` input (a
+ * string read with `Config.redacted`) is read without being revealed anywhere else.
+ *
+ * @example
+ * ```ts
+ * import { GrpcConnectionString } from "@redial/grpc"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const settings = yield* GrpcConnectionString.parseEsdb(
+ *     "kurrentdb+discover://admin:changeit@node1,node2:2114?nodePreference=follower&keepAliveInterval=-1"
+ *   )
+ *   settings.discover // true
+ *   settings.hosts // [{ host: "node1", port: 2113 }, { host: "node2", port: 2114 }]
+ *   settings.tls // true
+ *   String(settings) // "kurrentdb+discover://admin:***@node1:2113,node2:2114?keepAliveInterval=-1&nodePreference=follower"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseEsdb: (
+  input: string | Redacted.Redacted<string>
+) => Effect.Effect<EsdbSettings, GrpcConnectionStringError> = internal.parseEsdb
+
+/**
+ * {@link parseEsdb}, synchronously.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseEsdbEither: (
+  input: string | Redacted.Redacted<string>
+) => Either.Either<EsdbSettings, GrpcConnectionStringError> = internal.parseEsdbEither
+
+/**
+ * Parses a Chronicle connection string.
+ *
+ * @example
+ * ```ts
+ * import { GrpcConnectionString } from "@redial/grpc"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const settings = yield* GrpcConnectionString.parseChronicle("chronicle://localhost?disableTls=true&apiKey=k3y")
+ *   settings.tls // false
+ *   settings.auth._tag // "ApiKey"
+ *   String(settings) // "chronicle://localhost:35000?disableTls=true&apiKey=***"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseChronicle: (
+  input: string | Redacted.Redacted<string>
+) => Effect.Effect<ChronicleSettings, GrpcConnectionStringError> = internal.parseChronicle
+
+/**
+ * {@link parseChronicle}, synchronously.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseChronicleEither: (
+  input: string | Redacted.Redacted<string>
+) => Either.Either<ChronicleSettings, GrpcConnectionStringError> = internal.parseChronicleEither
+
+/**
+ * Parses either kind of string, chosen by its scheme.
+ *
+ * @example
+ * ```ts
+ * import { GrpcConnectionString } from "@redial/grpc"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const settings = yield* GrpcConnectionString.parse("chronicle://localhost")
+ *   switch (settings._tag) {
+ *     case "EsdbSettings":
+ *       return settings.nodePreference
+ *     case "ChronicleSettings":
+ *       return settings.loadBalancer
+ *   }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse: (input: string | Redacted.Redacted<string>) => Effect.Effect<Settings, GrpcConnectionStringError> =
+  internal.parse
+
+/**
+ * {@link parse}, synchronously.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseEither: (
+  input: string | Redacted.Redacted<string>
+) => Either.Either<Settings, GrpcConnectionStringError> = internal.parseEither
+
+/**
+ * Reads KurrentDB settings from a string parsed by core's `ConnectionString.parse`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const esdbFromConnectionString: (
+  cs: CoreConnectionString.ConnectionString
+) => Either.Either<EsdbSettings, GrpcConnectionStringError> = internal.esdbFromConnectionString
+
+/**
+ * Reads Chronicle settings from a string parsed by core's `ConnectionString.parse`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const chronicleFromConnectionString: (
+  cs: CoreConnectionString.ConnectionString
+) => Either.Either<ChronicleSettings, GrpcConnectionStringError> = internal.chronicleFromConnectionString
+
+/**
+ * Reads either kind of settings from a string parsed by core's `ConnectionString.parse`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const fromConnectionString: (
+  cs: CoreConnectionString.ConnectionString
+) => Either.Either<Settings, GrpcConnectionStringError> = internal.fromConnectionString
+
+// ---------------------------------------------------------------------------
+// Printing
+// ---------------------------------------------------------------------------
+
+/**
+ * Prints settings as a connection string, every secret as `***`; this is what
+ * `String(settings)` returns. Only options that differ from their defaults are
+ * printed, in the order of {@link esdbOptionNames} / {@link chronicleOptionNames},
+ * and every host with its port.
+ *
+ * @example
+ * ```ts
+ * import { GrpcConnectionString } from "@redial/grpc"
+ * import { Effect } from "effect"
+ *
+ * Effect.gen(function*() {
+ *   const settings = yield* GrpcConnectionString.parse("esdb://admin:changeit@[::1]?TLS=false")
+ *   GrpcConnectionString.format(settings) // "esdb://admin:***@[::1]:2113?tls=false"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category printing
+ */
+export const format: (self: Settings) => string = internal.format
+
+// ---------------------------------------------------------------------------
+// Schemas and Config
+// ---------------------------------------------------------------------------
+
+/**
+ * The `Schema` from a string to {@link EsdbSettings}. A decoding failure carries
+ * the error's message, and the input in the issue has its secrets masked.
+ * Encoding prints secrets in clear, so that decoding gives the same settings
+ * back; use {@link format} for anything a person may read.
+ *
+ * @example
+ * ```ts
+ * import { GrpcConnectionString } from "@redial/grpc"
+ * import { Schema } from "effect"
+ *
+ * const settings = Schema.decodeUnknownSync(GrpcConnectionString.EsdbFromString)("esdb://localhost?tls=false")
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const EsdbFromString: Schema.Schema<EsdbSettings, string> = internal.EsdbFromString
+
+/**
+ * The `Schema` from a string to {@link ChronicleSettings}; see {@link EsdbFromString}.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChronicleFromString: Schema.Schema<ChronicleSettings, string> = internal.ChronicleFromString
+
+/**
+ * The `Schema` from a string to {@link Settings}, chosen by the scheme; see
+ * {@link EsdbFromString}.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const FromString: Schema.Schema<Settings, string> = internal.FromString
+
+/**
+ * Reads a connection string of either kind from the configuration. The string
+ * is read with `Config.redacted`, since it may hold a password; an invalid
+ * string is a `ConfigError.InvalidData` with the (secret-free) error message.
+ *
+ * @example
+ * ```ts
+ * import { GrpcConnectionString } from "@redial/grpc"
+ *
+ * const eventStore = GrpcConnectionString.config("EVENT_STORE_URL")
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: (name: string) => Config.Config<Settings> = internal.config
+
+/**
+ * Reads a KurrentDB / EventStoreDB connection string from the configuration;
+ * see {@link config}.
+ *
+ * @example
+ * ```ts
+ * import { GrpcConnectionString } from "@redial/grpc"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const settings = yield* GrpcConnectionString.configEsdb("KURRENTDB_URL")
+ *   return settings.hosts
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const configEsdb: (name: string) => Config.Config<EsdbSettings> = internal.configEsdb
+
+/**
+ * Reads a Chronicle connection string from the configuration; see {@link config}.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const configChronicle: (name: string) => Config.Config<ChronicleSettings> = internal.configChronicle

@@ -1,0 +1,100 @@
+/**
+ * What a parsed connection string means for a channel: addresses, TLS, call credentials,
+ * keepalive and the default deadline.
+ *
+ * @internal
+ */
+import * as grpc from "@grpc/grpc-js"
+import { InvalidOption } from "@redial/core"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs/promises"
+import type * as GrpcChannel from "../GrpcChannel.js"
+import type * as GrpcConnectionString from "../GrpcConnectionString.js"
+
+const address = (endpoint: GrpcConnectionString.Endpoint): string =>
+  endpoint.host.includes(":") ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`
+
+const readFile = (option: string, path: string) =>
+  Effect.tryPromise({
+    try: () => fs.readFile(path),
+    catch: (error) =>
+      new InvalidOption({
+        option,
+        reason: `cannot read ${JSON.stringify(path)}: ${error instanceof Error ? error.message : String(error)}`
+      })
+  })
+
+/** Call credentials that add one header to every call, its value read from a Redacted. @internal */
+export const headerCredentials = (header: string, value: Redacted.Redacted<string>): grpc.CallCredentials =>
+  grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+    const metadata = new grpc.Metadata()
+    metadata.add(header, Redacted.value(value))
+    callback(null, metadata)
+  })
+
+const basic = (user: string, secret: Redacted.Redacted<string>): grpc.CallCredentials =>
+  headerCredentials(
+    "authorization",
+    Redacted.make(`Basic ${Buffer.from(`${user}:${Redacted.value(secret)}`).toString("base64")}`)
+  )
+
+const keepAlive = (
+  interval: Option.Option<Duration.Duration>,
+  timeout: Option.Option<Duration.Duration>
+): NonNullable<GrpcChannel.Options["keepAlive"]> =>
+  Option.match(interval, {
+    onNone: () => false,
+    onSome: (interval) =>
+      Option.match(timeout, { onNone: () => ({ interval }), onSome: (timeout) => ({ interval, timeout }) })
+  })
+
+/** @internal */
+export const fromSettings = (
+  settings: GrpcConnectionString.Settings,
+  apiKeyHeader: string
+): Effect.Effect<GrpcChannel.Options, InvalidOption> =>
+  Effect.gen(function*() {
+    const addresses = settings.hosts.map(address)
+    if (settings._tag === "EsdbSettings") {
+      const ca = Option.isSome(settings.tlsCAFile) ? yield* readFile("tlsCAFile", settings.tlsCAFile.value) : undefined
+      const user = Option.isSome(settings.userCertificate)
+        ? {
+          cert: yield* readFile("userCertFile", settings.userCertificate.value.certFile),
+          key: yield* readFile("userKeyFile", settings.userCertificate.value.keyFile)
+        }
+        : undefined
+      const credentials = settings.tls
+        ? grpc.credentials.createSsl(ca ?? null, user?.key ?? null, user?.cert ?? null, {
+          rejectUnauthorized: settings.tlsVerifyCert
+        })
+        : grpc.credentials.createInsecure()
+      return {
+        address: addresses,
+        credentials,
+        ...(Option.isSome(settings.credentials)
+          ? { callCredentials: basic(settings.credentials.value.username, settings.credentials.value.password) }
+          : {}),
+        keepAlive: keepAlive(settings.keepAliveInterval, settings.keepAliveTimeout),
+        defaultDeadline: settings.defaultDeadline
+      } satisfies GrpcChannel.Options
+    }
+    const ca = Option.isSome(settings.certificatePath)
+      ? yield* readFile("certificatePath", settings.certificatePath.value)
+      : undefined
+    const credentials = settings.tls
+      ? grpc.credentials.createSsl(ca ?? null, null, null, { rejectUnauthorized: !settings.skipTlsValidation })
+      : grpc.credentials.createInsecure()
+    const auth = settings.auth
+    return {
+      address: addresses,
+      credentials,
+      ...(auth._tag === "ApiKey"
+        ? { callCredentials: headerCredentials(apiKeyHeader, auth.apiKey) }
+        : auth._tag === "ClientCredentials"
+        ? { callCredentials: basic(auth.clientId, auth.secret) }
+        : {})
+    } satisfies GrpcChannel.Options
+  })
