@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
 import { Closed, NotConnected, Reconnect, Timeout } from "@redial/core"
 import { FaultProxy, TestTime } from "@redial/testing"
-import { Chunk, Duration, Effect, Exit, Fiber, Schedule, Stream } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Schedule, Stream, Tracer } from "effect"
 import { GrpcChannel, GrpcClient, GrpcError } from "../src/index.js"
 import { makeCertificates } from "./support/certificates.js"
 import * as TS from "./support/testServer.js"
@@ -314,6 +314,24 @@ describe("GrpcChannel", () => {
       yield* Effect.sleep("300 millis")
       yield* server.start
       expect((yield* Fiber.join(call)).message).toBe("retried")
+    }))
+
+  it.scopedLive("calls are traced as client spans when a tracer is installed", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address)
+      yield* connected(channel)
+      const spans: Array<{ name: string; kind: string }> = []
+      const base = yield* Effect.tracer
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind) => {
+          spans.push({ name, kind })
+          return base.span(name, parent, context, links, startTime, kind)
+        },
+        context: base.context
+      })
+      yield* client.unary("Echo", { message: "traced" }).pipe(Effect.withTracer(tracer))
+      expect(spans).toContainEqual({ name: "redial.grpc.unary", kind: "client" })
     }))
 
   it.scopedLive("grpc channel options are passed through", () =>

@@ -1,0 +1,60 @@
+/**
+ * A focused run for profiling, not part of `npm run bench`: one or more clients of unary.ts, each
+ * alone for a while against the in-process test server, with calls/s, CPU and GC time per call.
+ *
+ *   npx tsx --conditions=@redial/source [--cpu-prof] packages/grpc/bench/profile.ts \
+ *     [clients, comma-separated] [concurrency] [seconds] [rounds]
+ *
+ * Clients: `redial`, `grpc-js`, `nice-grpc` and `grpc-js:effect` (the raw grpc-js client in
+ * `Effect.async`, called from fibers: what any Effect wrapper pays at least).
+ * Default: all of them, concurrency 64, 2 s, 3 rounds (the order rotating). Under `--cpu-prof`,
+ * profile one client at a time so the profile is that client's.
+ */
+import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
+import * as TS from "../test/support/testServer.js"
+import { collect, fixed, list, median, thousands } from "./report.js"
+import { contenders, type Measured } from "./unary.js"
+
+const [names, concurrency = "64", seconds = "2", rounds = "3"] = process.argv.slice(2)
+
+const scope = Effect.runSync(Scope.make())
+try {
+  const { close, contenders: built } = await Effect.runPromise(
+    Effect.flatMap(
+      TS.TestServer.make(),
+      (server) => Effect.map(contenders(server.address), (built) => ({ ...built, address: server.address }))
+    ).pipe(Scope.extend(scope), Logger.withMinimumLogLevel(LogLevel.Warning))
+  )
+  const clients = built
+  try {
+    const chosen = names === undefined
+      ? clients
+      : names.split(",").map((name) => {
+        const client = clients.find((client) => client.name === name)
+        if (client === undefined) throw new Error(`no client "${name}"; there are: ${clients.map((c) => c.name)}`)
+        return client
+      })
+    const samples = new Map<string, Array<Measured>>()
+    for (let round = 0; round < Number(rounds); round++) {
+      for (let i = 0; i < chosen.length; i++) {
+        const { driver, name } = chosen[(round + i) % chosen.length]!
+        await driver(Number(concurrency), 700)
+        collect()
+        samples.set(name, [...(samples.get(name) ?? []), await driver(Number(concurrency), Number(seconds) * 1000)])
+      }
+    }
+    for (const { name } of chosen) {
+      const of = samples.get(name) ?? []
+      const at = (pick: (m: Measured) => number) => median(of.map(pick))
+      console.log(
+        `${name.padEnd(22)} c=${concurrency}: ${thousands(at((m) => m.perSecond)).padStart(6)} calls/s, ` +
+          `${fixed(at((m) => m.cpu), 0)} µs CPU/call, ${fixed(at((m) => m.gc), 0)} µs GC/call ` +
+          `(CPU samples: ${list(of.map((m) => m.cpu), (n) => fixed(n, 0))})`
+      )
+    }
+  } finally {
+    close()
+  }
+} finally {
+  await Effect.runPromise(Scope.close(scope, Exit.void).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
+}
