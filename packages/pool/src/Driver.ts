@@ -1,0 +1,129 @@
+/**
+ * The contract between the pool and a database driver: DBConnection's callbacks in Effect form.
+ *
+ * A driver says how to connect (a scoped effect: the scope's end disconnects), how to ping, run
+ * transactions, prepare and execute queries and walk cursors. Any callback may fail with
+ * {@link Disconnect} to report that the connection is broken (DBConnection's
+ * `{:disconnect, exception, state}`): the pool then drops that connection and reconnects the
+ * slot, and the caller gets the failure.
+ *
+ * The types a driver works with are named once, in a {@link Types} record.
+ *
+ * @since 0.1.0
+ */
+import type { Connection } from "@redial/core"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+
+/**
+ * The types of a driver: its connection, query, prepared query, result, row, cursor, error and
+ * configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Types {
+  readonly connection: unknown
+  readonly query: unknown
+  readonly prepared: unknown
+  readonly result: unknown
+  readonly row: unknown
+  readonly cursor: unknown
+  readonly error: unknown
+  readonly config: unknown
+}
+
+/**
+ * The transaction status of a connection (DBConnection's `handle_status`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TransactionStatus = "idle" | "transaction" | "error"
+
+/**
+ * A callback's report that the connection is broken: the pool drops it and reconnects the slot.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Disconnect extends Data.TaggedError("Disconnect")<{ readonly cause: unknown }> {
+  override get message(): string {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `the connection is broken: ${cause}`
+  }
+}
+
+/**
+ * What a driver callback can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Failure<T extends Types> = T["error"] | Disconnect
+
+/**
+ * A batch of rows from a cursor; `done` when the cursor has no more.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Batch<Row> {
+  readonly rows: ReadonlyArray<Row>
+  readonly done: boolean
+}
+
+/**
+ * A database driver.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Driver<T extends Types> {
+  /** One connect attempt. Its scope is closed when the connection is dropped. */
+  readonly connect: (
+    attempt: Connection.Attempt<T["config"]>
+  ) => Effect.Effect<T["connection"], T["error"], Scope.Scope>
+  /** Called before a connection is dropped, with the reason (DBConnection's `disconnect/2`). */
+  readonly disconnect?: (connection: T["connection"], cause: unknown) => Effect.Effect<void>
+  /** Called when a connection is handed to a caller. */
+  readonly checkout?: (connection: T["connection"]) => Effect.Effect<void, Failure<T>>
+  /** Called when a caller gives a connection back. */
+  readonly checkin?: (connection: T["connection"]) => Effect.Effect<void, Failure<T>>
+  /** Checks an idle connection (DBConnection's `ping/1`); a failure drops it. */
+  readonly ping: (connection: T["connection"]) => Effect.Effect<void, Failure<T>>
+  readonly begin: (connection: T["connection"]) => Effect.Effect<void, Failure<T>>
+  readonly commit: (connection: T["connection"]) => Effect.Effect<void, Failure<T>>
+  readonly rollback: (connection: T["connection"]) => Effect.Effect<void, Failure<T>>
+  readonly status: (connection: T["connection"]) => Effect.Effect<TransactionStatus, Failure<T>>
+  readonly prepare: (connection: T["connection"], query: T["query"]) => Effect.Effect<T["prepared"], Failure<T>>
+  readonly execute: (
+    connection: T["connection"],
+    prepared: T["prepared"],
+    params: ReadonlyArray<unknown>
+  ) => Effect.Effect<T["result"], Failure<T>>
+  readonly close: (connection: T["connection"], prepared: T["prepared"]) => Effect.Effect<void, Failure<T>>
+  readonly declare: (
+    connection: T["connection"],
+    prepared: T["prepared"],
+    params: ReadonlyArray<unknown>
+  ) => Effect.Effect<T["cursor"], Failure<T>>
+  readonly fetch: (
+    connection: T["connection"],
+    prepared: T["prepared"],
+    cursor: T["cursor"],
+    options: { readonly maxRows: number }
+  ) => Effect.Effect<Batch<T["row"]>, Failure<T>>
+  readonly deallocate: (
+    connection: T["connection"],
+    prepared: T["prepared"],
+    cursor: T["cursor"]
+  ) => Effect.Effect<void, Failure<T>>
+  /** Savepoints, when the database has them: used by `transaction(f, { savepoint: true })` when nested. */
+  readonly savepoints?: {
+    readonly create: (connection: T["connection"], name: string) => Effect.Effect<void, Failure<T>>
+    readonly release: (connection: T["connection"], name: string) => Effect.Effect<void, Failure<T>>
+    readonly rollbackTo: (connection: T["connection"], name: string) => Effect.Effect<void, Failure<T>>
+  }
+}

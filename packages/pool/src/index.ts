@@ -1,0 +1,24 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * The contract between the pool and a database driver.
+ *
+ * @since 0.1.0
+ */
+export * as Driver from "./Driver.js"
+
+/**
+ * DBConnection's pool: slots that reconnect, CoDel load shedding, transactions, cursors.
+ *
+ * @since 0.1.0
+ */
+export * as Pool from "./Pool.js"
+
+/**
+ * The pool's errors: `Dropped`, `TransactionRollingBack`, `RolledBack`.
+ *
+ * @since 0.1.0
+ */
+export * from "./PoolError.js"

@@ -1,0 +1,829 @@
+/** @internal */
+import { Closed, Connection, InvalidOption, Reconnect, Timeout } from "@redial/core"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Driver from "../Driver.js"
+import type * as Pool from "../Pool.js"
+import { Dropped, RolledBack, TransactionRollingBack } from "../PoolError.js"
+import { Fifo } from "./queue.js"
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------------
+
+/** @internal */
+export const metrics = {
+  size: Metric.gauge("redial_pool_size", { description: "Slots of the pool" }),
+  idle: Metric.gauge("redial_pool_idle", { description: "Idle connections (sampled every idleInterval)" }),
+  busy: Metric.gauge("redial_pool_busy", { description: "Checked-out connections (sampled every idleInterval)" }),
+  queued: Metric.gauge("redial_pool_queued", { description: "Requests waiting (sampled every idleInterval)" }),
+  wait: Metric.histogram(
+    "redial_pool_wait_ms",
+    MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 18 }),
+    "Time from a request to its checkout, in milliseconds"
+  ),
+  dropped: Metric.counter("redial_pool_dropped_total", {
+    description: "Requests dropped by load shedding",
+    incremental: true
+  }),
+  leaks: Metric.counter("redial_pool_leaks_total", {
+    description: "Checkouts held longer than leakTimeout",
+    incremental: true
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+const millis = (option: string, input: Duration.DurationInput): number => {
+  const decoded = Duration.decodeUnknown(input)
+  if (decoded._tag === "None") throw new InvalidOption({ option, reason: "must be a duration" })
+  const value = Duration.toMillis(decoded.value)
+  if (!(value > 0) || !Number.isFinite(value)) {
+    throw new InvalidOption({
+      option,
+      reason: `must be a positive, finite duration (got ${Duration.format(decoded.value)})`
+    })
+  }
+  return value
+}
+
+interface Settings {
+  readonly name: string
+  readonly size: number
+  readonly target: number
+  readonly interval: number
+  readonly queue: boolean
+  readonly timeout: number
+  readonly idleInterval: number
+  readonly lifetime: readonly [number, number] | undefined
+  readonly leakTimeout: number | undefined
+}
+
+const settings = <T extends Driver.Types>(options: Pool.Options<T>): Settings => {
+  const size = options.size ?? 1
+  if (!Number.isSafeInteger(size) || size < 1) {
+    throw new InvalidOption({ option: "size", reason: `must be a whole number of at least 1 (got ${size})` })
+  }
+  const name = options.name ?? "pool"
+  if (name.length === 0) throw new InvalidOption({ option: "name", reason: "must not be empty" })
+  let lifetime: readonly [number, number] | undefined
+  if (options.maxLifetime !== undefined) {
+    const range = options.maxLifetime
+    if (typeof range === "object" && range !== null && "min" in range) {
+      const min = millis("maxLifetime.min", range.min)
+      const max = millis("maxLifetime.max", range.max)
+      if (min > max) {
+        throw new InvalidOption({
+          option: "maxLifetime",
+          reason: `min must not be greater than max (${min} ms > ${max} ms)`
+        })
+      }
+      lifetime = [min, max]
+    } else {
+      const exact = millis("maxLifetime", range as Duration.DurationInput)
+      lifetime = [exact, exact]
+    }
+  }
+  return {
+    name,
+    size,
+    target: millis("queueTarget", options.queueTarget ?? 50),
+    interval: millis("queueInterval", options.queueInterval ?? 2000),
+    queue: options.queue ?? true,
+    timeout: millis("timeout", options.timeout ?? 15_000),
+    idleInterval: millis("idleInterval", options.idleInterval ?? 1000),
+    lifetime,
+    leakTimeout: options.leakTimeout === undefined ? undefined : millis("leakTimeout", options.leakTimeout)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+interface Slot<T extends Driver.Types> {
+  readonly index: number
+  readonly manager: Connection.Connection<T["connection"]>
+  /** The live connection while the pool may hand it out. */
+  conn: T["connection"] | undefined
+  /** When the connection was last checked in (for idle pings). */
+  checkedInAt: number
+  /** When the connection must be replaced (max lifetime). */
+  expiresAt: number
+  /** The `disconnectAll` generation the connection belongs to. */
+  generation: number
+  /** Set when the connection is dropped: its monitor waits for the next one. */
+  dropped: Deferred.Deferred<void> | undefined
+}
+
+interface Waiter<T extends Driver.Types> {
+  /** When the request was made (ms). */
+  readonly sent: number
+  readonly resume: (effect: Effect.Effect<Slot<T>, Dropped | Timeout | Closed>) => void
+  /** Resumed, dropped, timed out or interrupted. */
+  done: boolean
+  /** The slot handed to it, until it takes it: an interrupted waiter gives it back. */
+  slot: Slot<T> | undefined
+}
+
+interface Holder<T extends Driver.Types> {
+  readonly slot: Slot<T>
+  readonly conn: T["connection"]
+  readonly sent: number
+  readonly deadline: number
+  readonly takenAt: string | undefined
+  done: boolean
+  /** The checkout outlived the pool's timeout: its connection was dropped. */
+  expired: boolean
+  /** A callback reported the connection broken. */
+  broken: boolean
+  /** Transaction depth (0: none). */
+  depth: number
+  /** An inner transaction failed: the outermost must roll back. */
+  failed: boolean
+  checkout: Pool.Checkout<T> | undefined
+}
+
+/** CoDel, as DBConnection.ConnectionPool. */
+interface Codel {
+  /** The minimum wait seen in the current interval. */
+  delay: number
+  slow: boolean
+  /** When the current interval ends. */
+  next: number
+  /** When the next poll runs, and the head's `sent` at the previous poll. */
+  poll: number
+  lastSent: number
+  /** When the next idle ping runs, and the time of the previous one. */
+  idle: number
+  idleSince: number
+}
+
+const isDisconnect = (cause: Cause.Cause<unknown>): boolean =>
+  Cause.failureOption(cause).pipe(Option.exists((error) => error instanceof Driver.Disconnect))
+
+// ---------------------------------------------------------------------------------------------
+// The pool
+// ---------------------------------------------------------------------------------------------
+
+/** @internal */
+export const make = <T extends Driver.Types>(
+  driver: Driver.Driver<T>,
+  options: Pool.Options<T> = {}
+): Effect.Effect<Pool.Pool<T>, InvalidOption, Scope.Scope> =>
+  Effect.gen(function*() {
+    const s = yield* Effect.try({
+      try: () => settings(options),
+      catch: (error) =>
+        error instanceof InvalidOption ? error : new InvalidOption({ option: "options", reason: String(error) })
+    })
+    const name = s.name
+    const labels = [MetricLabel.make("pool", name)]
+    const dropped = Metric.tagged(metrics.dropped, "pool", name)
+    const leaks = Metric.tagged(metrics.leaks, "pool", name)
+
+    const idle = new Fifo<Slot<T>>()
+    const waiters = new Fifo<Waiter<T>>()
+    const holders = new Fifo<Holder<T>>()
+    const leakWatch = new Fifo<Holder<T>>()
+    const slots: Array<Slot<T>> = []
+    let busy = 0
+    let generation = 0
+    let closed = false
+    const now0 = yield* Clock.currentTimeMillis
+    const codel: Codel = {
+      delay: 0,
+      slow: false,
+      next: now0,
+      poll: now0 + s.interval,
+      lastSent: now0,
+      idle: now0 + s.idleInterval,
+      idleSince: now0
+    }
+
+    // The timer sleeps until the earliest of its deadlines; a new, earlier deadline wakes it.
+    let wake = Deferred.unsafeMake<void>(undefined as never)
+    let wakeAt = Infinity
+    const remind = (at: number) => {
+      if (at < wakeAt) {
+        wakeAt = at
+        Deferred.unsafeDone(wake, Exit.void)
+      }
+    }
+
+    // --- handing out connections ------------------------------------------------------------
+
+    const closedError = () => new Closed({ connection: name, reason: "ScopeClosed" })
+
+    const drop = (waiter: Waiter<T>, time: number) => {
+      waiter.done = true
+      dropped.unsafeUpdate(1, [])
+      waiter.resume(
+        Effect.fail(new Dropped({ pool: name, reason: "QueueTimeout", waited: Duration.millis(time - waiter.sent) }))
+      )
+    }
+
+    const give = (waiter: Waiter<T>, slot: Slot<T>, time: number) => {
+      waiter.done = true
+      waiter.slot = slot
+      metrics.wait.unsafeUpdate(time - waiter.sent, labels)
+      waiter.resume(Effect.succeed(slot))
+    }
+
+    /** The next live waiter, skipping those that left. */
+    const head = (): Waiter<T> | undefined => {
+      let first = waiters.peek()
+      while (first !== undefined && first.done) {
+        waiters.shift()
+        first = waiters.peek()
+      }
+      return first
+    }
+
+    // DBConnection's dequeue on check-in: at an interval boundary, serve the head and start a new
+    // interval (slow if the last one's minimum wait exceeded the target); otherwise serve the head
+    // when not slow, or, when slow, drop every request older than 2 × target and serve the next.
+    const serve = (slot: Slot<T>, time: number): boolean => {
+      if (time >= codel.next) {
+        const slow = codel.delay > s.target
+        codel.next = time + s.interval
+        codel.slow = slow
+        const first = head()
+        if (first === undefined) {
+          codel.delay = 0
+          return false
+        }
+        waiters.shift()
+        codel.delay = time - first.sent
+        give(first, slot, time)
+        return true
+      }
+      if (codel.slow) {
+        for (let first = head(); first !== undefined; first = head()) {
+          waiters.shift()
+          if (time - first.sent > 2 * s.target) {
+            drop(first, time)
+            continue
+          }
+          const delay = time - first.sent
+          if (delay < codel.delay) codel.delay = delay
+          give(first, slot, time)
+          return true
+        }
+        codel.delay = 0
+        return false
+      }
+      const first = head()
+      if (first === undefined) {
+        codel.delay = 0
+        return false
+      }
+      waiters.shift()
+      const delay = time - first.sent
+      if (delay < codel.delay) codel.delay = delay
+      give(first, slot, time)
+      return true
+    }
+
+    /** A slot is free: to the queue, or idle. */
+    const release = (slot: Slot<T>, time: number) => {
+      slot.checkedInAt = time
+      if (!serve(slot, time)) idle.push(slot)
+    }
+
+    /** Drops a slot's connection: the slot reconnects by its policy, then serves again. */
+    const dropSlot = (slot: Slot<T>, cause: unknown) => {
+      const conn = slot.conn
+      if (conn === undefined) return Effect.void
+      slot.conn = undefined
+      idle.remove(slot)
+      const signal = slot.dropped
+      slot.dropped = undefined
+      if (signal) Deferred.unsafeDone(signal, Exit.void)
+      return Effect.zipRight(
+        driver.disconnect ? driver.disconnect(conn, cause) : Effect.void,
+        slot.manager.invalidate(cause, conn)
+      )
+    }
+
+    const lifetime = Effect.suspend(() => {
+      const range = s.lifetime
+      if (range === undefined) return Effect.succeed(Infinity)
+      return range[0] === range[1]
+        ? Effect.succeed(range[0])
+        : Random.nextIntBetween(Math.floor(range[0]), Math.floor(range[1]) + 1)
+    })
+
+    // Each slot: a core connection that reconnects by the policy, and a fiber that puts every new
+    // connection into service and waits for it to be dropped.
+    const makeSlot = (index: number) =>
+      Effect.gen(function*() {
+        const configure = options.configure
+        const manager = yield* Connection.make<T["connection"], unknown, never, T["config"]>({
+          name: `${name}[${index}]`,
+          config: options.config as T["config"],
+          ...(configure
+            ? {
+              configure: ({ attempt, config }: Connection.Attempt<T["config"]>) =>
+                configure({ attempt, slot: index, config })
+            }
+            : {}),
+          acquire: (attempt) => driver.connect(attempt),
+          ...(options.afterConnect ? { afterConnect: options.afterConnect } : {}),
+          policy: options.policy ?? Reconnect.defaultPolicy,
+          ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout })
+        })
+        const slot: Slot<T> = {
+          index,
+          manager,
+          conn: undefined,
+          checkedInAt: 0,
+          expiresAt: Infinity,
+          generation: 0,
+          dropped: undefined
+        }
+        const monitor = Effect.gen(function*() {
+          let previous: T["connection"] | undefined = undefined
+          while (true) {
+            let conn = yield* manager.await()
+            // A dropped connection may still be the manager's for a moment.
+            while (conn === previous) {
+              yield* Effect.yieldNow()
+              conn = yield* manager.await()
+            }
+            previous = conn
+            const signal = yield* Deferred.make<void>()
+            const time = yield* Clock.currentTimeMillis
+            slot.conn = conn
+            slot.dropped = signal
+            slot.generation = generation
+            slot.expiresAt = time + (yield* lifetime)
+            release(slot, time)
+            yield* Deferred.await(signal)
+          }
+        }).pipe(Effect.catchAll(() => Effect.void))
+        yield* Effect.forkScoped(monitor)
+        slots.push(slot)
+        return slot
+      })
+
+    // --- the timer ----------------------------------------------------------------------------
+
+    const expire = (holder: Holder<T>) =>
+      Effect.suspend(() => {
+        holder.expired = true
+        return dropSlot(
+          holder.slot,
+          new Timeout({
+            connection: name,
+            operation: "checkout (held past the pool's timeout)",
+            duration: Duration.millis(s.timeout)
+          })
+        )
+      })
+
+    const reportLeak = (holder: Holder<T>, time: number) =>
+      Metric.increment(leaks).pipe(
+        Effect.zipRight(
+          Effect.logWarning(
+            `redial: pool "${name}": a connection has been checked out for ${
+              Math.round(time - holder.sent)
+            } ms (leakTimeout ${s.leakTimeout} ms)`,
+            holder.takenAt ?? ""
+          ).pipe(Effect.annotateLogs({ pool: name }))
+        )
+      )
+
+    const ping = (slot: Slot<T>) =>
+      Effect.suspend(() => {
+        const conn = slot.conn
+        if (conn === undefined) return Effect.void
+        busy += 1
+        return driver.ping(conn).pipe(
+          Effect.matchCauseEffect({
+            onFailure: (cause) =>
+              Effect.sync(() => {
+                busy -= 1
+              }).pipe(Effect.zipRight(dropSlot(slot, Cause.squash(cause)))),
+            onSuccess: () =>
+              Effect.flatMap(Clock.currentTimeMillis, (time) =>
+                Effect.sync(() => {
+                  busy -= 1
+                  if (slot.conn === conn) release(slot, time)
+                }))
+          })
+        )
+      })
+
+    const tick: Effect.Effect<void> = Effect.gen(function*() {
+      const time = yield* Clock.currentTimeMillis
+      // Requests whose deadline passed in the queue (deadlines are in queue order).
+      for (let first = head(); first !== undefined && first.sent + s.timeout <= time; first = head()) {
+        waiters.shift()
+        first.done = true
+        first.resume(
+          Effect.fail(
+            new Timeout({
+              connection: name,
+              operation: "checkout (deadline reached while in queue)",
+              duration: Duration.millis(s.timeout)
+            })
+          )
+        )
+      }
+      // Checkouts held past their deadline: their connection is dropped, as DBConnection does.
+      for (let first = holders.peek(); first !== undefined; first = holders.peek()) {
+        if (first.done) {
+          holders.shift()
+          continue
+        }
+        if (first.deadline > time) break
+        holders.shift()
+        yield* expire(first)
+      }
+      for (let first = leakWatch.peek(); first !== undefined; first = leakWatch.peek()) {
+        if (first.done) {
+          leakWatch.shift()
+          continue
+        }
+        if (first.sent + (s.leakTimeout ?? Infinity) > time) break
+        leakWatch.shift()
+        yield* reportLeak(first, time)
+      }
+      // DBConnection's poll: when the queue made no progress over an interval, time it out.
+      if (time >= codel.poll) {
+        const first = head()
+        if (first !== undefined && first.sent <= codel.lastSent && idle.length === 0) {
+          const delay = time - first.sent
+          if (time >= codel.next && codel.delay > s.target) {
+            codel.slow = true
+            codel.delay = delay
+            codel.next = time + s.interval
+            for (let w = head(); w !== undefined && w.sent < time - 2 * s.target; w = head()) {
+              waiters.shift()
+              drop(w, time)
+            }
+          } else if (time >= codel.next) {
+            codel.slow = false
+            codel.delay = delay
+            codel.next = time + s.interval
+          }
+          codel.lastSent = first.sent
+        } else {
+          codel.lastSent = first === undefined ? time : first.sent
+        }
+        codel.poll = time + s.interval
+      }
+      // Idle pings: connections idle since before the previous tick; expired ones are replaced.
+      if (time >= codel.idle) {
+        const since = codel.idleSince
+        codel.idleSince = time
+        codel.idle = time + s.idleInterval
+        const due: Array<Slot<T>> = []
+        for (const slot of idle) {
+          if (slot.checkedInAt <= since || slot.expiresAt <= time || slot.generation < generation) due.push(slot)
+        }
+        for (const slot of due) {
+          idle.remove(slot)
+          if (slot.expiresAt <= time || slot.generation < generation) {
+            yield* dropSlot(slot, "max lifetime reached or disconnectAll")
+          } else {
+            yield* Effect.forkDaemon(ping(slot))
+          }
+        }
+        yield* Metric.set(Metric.tagged(metrics.idle, "pool", name), idle.length)
+        yield* Metric.set(Metric.tagged(metrics.busy, "pool", name), busy)
+        yield* Metric.set(Metric.tagged(metrics.queued, "pool", name), waiters.length)
+      }
+    })
+
+    const nextWake = (): number => {
+      let at = Math.min(codel.poll, codel.idle)
+      const w = head()
+      if (w !== undefined) at = Math.min(at, w.sent + s.timeout)
+      const h = holders.peek()
+      if (h !== undefined) at = Math.min(at, h.deadline)
+      const l = leakWatch.peek()
+      if (l !== undefined && s.leakTimeout !== undefined) at = Math.min(at, l.sent + s.leakTimeout)
+      return at
+    }
+
+    const timer: Effect.Effect<never> = Effect.gen(function*() {
+      while (true) {
+        yield* tick
+        const at = nextWake()
+        const time = yield* Clock.currentTimeMillis
+        wake = yield* Deferred.make<void>()
+        wakeAt = at
+        yield* Effect.raceFirst(Effect.sleep(Math.max(0, at - time)), Deferred.await(wake))
+      }
+    })
+
+    // --- checkout and check-in ----------------------------------------------------------------
+
+    const waitForSlot = (time: number) =>
+      Effect.async<Slot<T>, Dropped | Timeout | Closed>((resume) => {
+        const waiter: Waiter<T> = { sent: time, resume, done: false, slot: undefined }
+        waiters.push(waiter)
+        remind(time + s.timeout)
+        return Effect.suspend(() => {
+          waiter.done = true
+          const slot = waiter.slot
+          waiter.slot = undefined
+          // Handed a slot but interrupted before taking it: give it back.
+          return slot === undefined
+            ? Effect.void
+            : Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => release(slot, t)))
+        })
+      })
+
+    const takeSlot: Effect.Effect<readonly [Slot<T>, number], Dropped | Timeout | Closed> = Effect.clockWith(
+      (clock) => {
+        const time = clock.unsafeCurrentTimeMillis()
+        if (closed) return Effect.fail(closedError())
+        const slot = idle.shift()
+        if (slot !== undefined) return Effect.succeed([slot, time] as const)
+        if (!s.queue) return Effect.fail(new Dropped({ pool: name, reason: "QueueDisabled", waited: Duration.zero }))
+        return Effect.map(waitForSlot(time), (slot) => [slot, time] as const)
+      }
+    )
+
+    const hold = (slot: Slot<T>, sent: number): Holder<T> => {
+      const holder: Holder<T> = {
+        slot,
+        conn: slot.conn,
+        sent,
+        deadline: sent + s.timeout,
+        takenAt: s.leakTimeout === undefined ? undefined : new Error("checked out here").stack,
+        done: false,
+        expired: false,
+        broken: false,
+        depth: 0,
+        failed: false,
+        checkout: undefined
+      }
+      busy += 1
+      holders.push(holder)
+      remind(holder.deadline)
+      if (s.leakTimeout !== undefined) {
+        leakWatch.push(holder)
+        remind(sent + s.leakTimeout)
+      }
+      return holder
+    }
+
+    const checkin = (holder: Holder<T>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (holder.done) return Effect.void
+        holder.done = true
+        busy -= 1
+        const slot = holder.slot
+        if (holder.expired || slot.conn !== holder.conn) return Effect.void
+        if (holder.broken || (Exit.isFailure(exit) && isDisconnect(exit.cause))) {
+          return dropSlot(slot, Exit.isFailure(exit) ? Cause.squash(exit.cause) : "broken")
+        }
+        const back = Effect.clockWith((clock) =>
+          Effect.suspend(() => {
+            const time = clock.unsafeCurrentTimeMillis()
+            if (slot.expiresAt <= time || slot.generation < generation) {
+              return dropSlot(slot, "max lifetime reached or disconnectAll")
+            }
+            release(slot, time)
+            return Effect.void
+          })
+        )
+        return driver.checkin
+          ? driver.checkin(holder.conn).pipe(
+            Effect.matchCauseEffect({
+              onFailure: (cause) => dropSlot(slot, Cause.squash(cause)),
+              onSuccess: () => back
+            })
+          )
+          : back
+      })
+
+    // Acquire a holder (uninterruptibly once the slot is taken), with the driver's checkout callback.
+    const acquire: Effect.Effect<Holder<T>, Pool.CheckoutError<T>> = Effect.flatMap(takeSlot, ([slot, sent]) => {
+      const holder = hold(slot, sent)
+      if (driver.checkout === undefined) return Effect.succeed(holder)
+      return driver.checkout(holder.conn).pipe(
+        Effect.onExit((exit) => Exit.isFailure(exit) ? checkin(holder, exit) : Effect.void),
+        Effect.as(holder)
+      )
+    })
+
+    const use = <A, E, R>(
+      f: (holder: Holder<T>) => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | Pool.CheckoutError<T>, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          restore(acquire),
+          (holder) => restore(f(holder)).pipe(Effect.onExit((exit) => checkin(holder, exit)))
+        )
+      )
+
+    // --- a held connection ----------------------------------------------------------------------
+
+    const checkoutOf = (holder: Holder<T>): Pool.Checkout<T> => {
+      if (holder.checkout) return holder.checkout
+      const conn = holder.conn
+      const guard = (allowWhileFailed: boolean): Effect.Effect<never, Timeout | TransactionRollingBack> | undefined =>
+        holder.expired
+          ? Effect.fail(
+            new Timeout({
+              connection: name,
+              operation: "checkout (held past the pool's timeout)",
+              duration: Duration.millis(s.timeout)
+            })
+          )
+          : holder.failed && !allowWhileFailed
+          ? Effect.fail(new TransactionRollingBack({ pool: name }))
+          : undefined
+      const call = <A>(
+        effect: () => Effect.Effect<A, Driver.Failure<T>>,
+        allowWhileFailed = false
+      ): Effect.Effect<A, Pool.CallError<T>> =>
+        Effect.suspend((): Effect.Effect<A, Pool.CallError<T>> => {
+          const blocked = guard(allowWhileFailed)
+          if (blocked) return blocked
+          return effect().pipe(
+            Effect.tapError((error) =>
+              Effect.sync(() => {
+                if (error instanceof Driver.Disconnect) holder.broken = true
+              })
+            )
+          )
+        })
+
+      const prepare = (query: T["query"]) => call(() => driver.prepare(conn, query))
+      const execute = (prepared: T["prepared"], params: ReadonlyArray<unknown> = []) =>
+        call(() => driver.execute(conn, prepared, params))
+      const close = (prepared: T["prepared"]) => call(() => driver.close(conn, prepared), true)
+      const query = (q: T["query"], params: ReadonlyArray<unknown> = []) =>
+        Effect.acquireUseRelease(
+          prepare(q),
+          (prepared) => execute(prepared, params),
+          (prepared) => Effect.ignore(close(prepared))
+        )
+
+      const stream = (q: T["query"], params: ReadonlyArray<unknown>, options: { readonly maxRows: number }) =>
+        Stream.unwrapScoped(
+          Effect.gen(function*() {
+            const prepared = yield* Effect.acquireRelease(prepare(q), (p) => Effect.ignore(close(p)))
+            const cursor = yield* Effect.acquireRelease(
+              call(() => driver.declare(conn, prepared, params)),
+              (cursor) => Effect.ignore(call(() => driver.deallocate(conn, prepared, cursor), true))
+            )
+            return Stream.paginateChunkEffect(false, (done: boolean) =>
+              done
+                ? Effect.succeed([Chunk.empty<T["row"]>(), Option.none<boolean>()] as const)
+                : Effect.map(
+                  call(() => driver.fetch(conn, prepared, cursor, options)),
+                  (batch) =>
+                    [
+                      Chunk.unsafeFromArray(batch.rows),
+                      batch.done ? Option.none<boolean>() : Option.some(false)
+                    ] as const
+                ))
+          })
+        ) as Stream.Stream<T["row"], Pool.CallError<T>>
+
+      const rollbackTx = call(() => driver.rollback(conn), true)
+
+      const transaction = <A, E, R>(
+        f: (conn: Pool.Checkout<T>) => Effect.Effect<A, E, R>,
+        txOptions?: { readonly savepoint?: boolean }
+      ): Effect.Effect<A, E | Pool.CallError<T> | RolledBack, R> =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.suspend((): Effect.Effect<A, E | Pool.CallError<T> | RolledBack, R> => {
+            const blocked = guard(false)
+            if (blocked) return blocked
+            if (holder.depth === 0) {
+              // The outermost transaction: begin; commit on success; roll back on anything else.
+              return call(() => driver.begin(conn)).pipe(
+                Effect.zipRight(Effect.sync(() => {
+                  holder.depth = 1
+                  holder.failed = false
+                })),
+                Effect.zipRight(restore(f(self)).pipe(Effect.exit)),
+                Effect.flatMap((exit) => {
+                  const failed = holder.failed
+                  holder.depth = 0
+                  holder.failed = false
+                  if (Exit.isSuccess(exit) && !failed) {
+                    return Effect.as(call(() => driver.commit(conn)), exit.value)
+                  }
+                  const outcome: Effect.Effect<A, E | RolledBack> = Exit.isSuccess(exit)
+                    ? Effect.fail(new RolledBack({ pool: name }))
+                    : exit
+                  return Effect.zipRight(rollbackTx, outcome)
+                })
+              )
+            }
+            const sp = driver.savepoints
+            if (txOptions?.savepoint && sp) {
+              // A nested transaction on a savepoint: a failure rolls back to it, and only it.
+              const savepoint = `redial_savepoint_${holder.depth}`
+              return call(() => sp.create(conn, savepoint)).pipe(
+                Effect.zipRight(Effect.sync(() => {
+                  holder.depth += 1
+                })),
+                Effect.zipRight(restore(f(self)).pipe(Effect.exit)),
+                Effect.flatMap((exit) => {
+                  holder.depth -= 1
+                  if (Exit.isSuccess(exit)) return Effect.as(call(() => sp.release(conn, savepoint)), exit.value)
+                  return call(() => sp.rollbackTo(conn, savepoint), true).pipe(Effect.zipRight(exit))
+                })
+              )
+            }
+            // DBConnection: a nested transaction is a run; if it fails, the whole transaction is failed.
+            holder.depth += 1
+            return restore(f(self)).pipe(
+              Effect.onExit((exit) =>
+                Effect.sync(() => {
+                  holder.depth -= 1
+                  if (Exit.isFailure(exit)) holder.failed = true
+                })
+              )
+            )
+          })
+        )
+
+      const self: Pool.Checkout<T> = {
+        connection: conn,
+        pool: name,
+        prepare,
+        execute,
+        close,
+        query,
+        stream,
+        status: call(() => driver.status(conn)),
+        run: (f) => f(self),
+        transaction,
+        rollback: (reason) => Effect.fail(reason)
+      }
+      holder.checkout = self
+      return self
+    }
+
+    // --- life -------------------------------------------------------------------------------
+
+    for (let index = 0; index < s.size; index++) yield* makeSlot(index)
+    const timerFiber = yield* Effect.forkDaemon(timer)
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        for (let w = head(); w !== undefined; w = head()) {
+          waiters.shift()
+          w.done = true
+          w.resume(Effect.fail(closedError()))
+        }
+        return Fiber.interrupt(timerFiber)
+      })
+    )
+
+    const run = <A, E, R>(f: (conn: Pool.Checkout<T>) => Effect.Effect<A, E, R>) =>
+      use((holder) => f(checkoutOf(holder)))
+
+    const pool: Pool.Pool<T> = {
+      name,
+      checkout: Effect.map(Effect.acquireRelease(acquire, (holder, exit) => checkin(holder, exit)), checkoutOf),
+      run,
+      transaction: (f) => use((holder) => checkoutOf(holder).transaction(f)),
+      query: (q, params) => use((holder) => checkoutOf(holder).query(q, params)),
+      stream: (q, params, streamOptions) =>
+        Stream.unwrapScoped(
+          Effect.map(
+            Effect.acquireRelease(acquire, (holder, exit) => checkin(holder, exit)),
+            (holder) => checkoutOf(holder).stream(q, params, streamOptions)
+          )
+        ),
+      stats: Effect.sync(() => {
+        let up = 0
+        for (const slot of slots) if (slot.conn !== undefined) up += 1
+        return { size: s.size, idle: idle.length, busy, connecting: s.size - up, queued: waiters.length }
+      }),
+      disconnectAll: Effect.suspend(() => {
+        generation += 1
+        const all = [...idle]
+        return Effect.forEach(all, (slot) => dropSlot(slot, "disconnectAll"), { discard: true })
+      })
+    }
+    yield* Metric.set(Metric.tagged(metrics.size, "pool", name), s.size)
+    return pool
+  })

@@ -1,0 +1,51 @@
+/**
+ * A FIFO queue on an array with a moving head: O(1) push and shift, and entries removed from the
+ * middle lazily (the consumer skips entries marked done).
+ *
+ * @internal
+ */
+export class Fifo<A> {
+  private items: Array<A | undefined> = []
+  private head = 0
+
+  get length(): number {
+    return this.items.length - this.head
+  }
+
+  push(item: A): void {
+    this.items.push(item)
+  }
+
+  peek(): A | undefined {
+    return this.items[this.head]
+  }
+
+  shift(): A | undefined {
+    if (this.head >= this.items.length) return undefined
+    const item = this.items[this.head]
+    this.items[this.head] = undefined
+    this.head += 1
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return item
+  }
+
+  /** Removes one entry anywhere in the queue (O(n)); for the rare paths. */
+  remove(item: A): boolean {
+    const index = this.items.indexOf(item, this.head)
+    if (index < 0) return false
+    this.items.splice(index, 1)
+    return true
+  }
+
+  *[Symbol.iterator](): IterableIterator<A> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i] as A
+  }
+
+  clear(): void {
+    this.items = []
+    this.head = 0
+  }
+}
