@@ -536,32 +536,51 @@ export const make = <T extends Driver.Types>(
 
     // --- checkout and check-in ----------------------------------------------------------------
 
-    const waitForSlot = (time: number) =>
-      Effect.async<Slot<T>, Dropped | Timeout | Closed>((resume) => {
-        const waiter: Waiter<T> = { sent: time, resume, done: false, slot: undefined }
-        waiters.push(waiter)
-        remind(time + s.timeout)
-        return Effect.suspend(() => {
-          waiter.done = true
+    // Runs uninterruptibly but for the wait itself (`restore`). A slot handed to a waiter that is
+    // interrupted before it takes it goes back to the pool, whether the interruption comes before
+    // the hand-over (the canceler) or after it, before the waiter's fiber runs again (onExit).
+    const waitForSlot = (time: number, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
+      Effect.suspend(() => {
+        const waiter: Waiter<T> = { sent: time, resume: () => {}, done: false, slot: undefined }
+        const giveBack = Effect.suspend(() => {
           const slot = waiter.slot
           waiter.slot = undefined
-          // Handed a slot but interrupted before taking it: give it back.
           return slot === undefined
             ? Effect.void
             : Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => release(slot, t)))
         })
+        return restore(
+          Effect.async<Slot<T>, Dropped | Timeout | Closed>((resume) => {
+            ;(waiter as { resume: Waiter<T>["resume"] }).resume = resume
+            waiters.push(waiter)
+            remind(time + s.timeout)
+            return Effect.suspend(() => {
+              waiter.done = true
+              return giveBack
+            })
+          })
+        ).pipe(
+          Effect.onExit((exit) => {
+            if (Exit.isSuccess(exit)) {
+              waiter.slot = undefined
+              return Effect.void
+            }
+            return giveBack
+          })
+        )
       })
 
-    const takeSlot: Effect.Effect<readonly [Slot<T>, number], Dropped | Timeout | Closed> = Effect.clockWith(
-      (clock) => {
+    const takeSlot = (
+      restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+    ): Effect.Effect<readonly [Slot<T>, number], Dropped | Timeout | Closed> =>
+      Effect.clockWith((clock) => {
         const time = clock.unsafeCurrentTimeMillis()
         if (closed) return Effect.fail(closedError())
         const slot = idle.shift()
         if (slot !== undefined) return Effect.succeed([slot, time] as const)
         if (!s.queue) return Effect.fail(new Dropped({ pool: name, reason: "QueueDisabled", waited: Duration.zero }))
-        return Effect.map(waitForSlot(time), (slot) => [slot, time] as const)
-      }
-    )
+        return Effect.map(waitForSlot(time, restore), (slot) => [slot, time] as const)
+      })
 
     const hold = (slot: Slot<T>, sent: number): Holder<T> => {
       const holder: Holder<T> = {
@@ -617,30 +636,36 @@ export const make = <T extends Driver.Types>(
           : back
       })
 
-    // Acquire a holder (uninterruptibly once the slot is taken), with the driver's checkout callback.
-    const acquire: Effect.Effect<Holder<T>, Pool.CheckoutError<T>> = Effect.flatMap(takeSlot, ([slot, sent]) => {
-      const holder = hold(slot, sent)
-      if (driver.checkout === undefined) return Effect.succeed(holder)
-      return driver.checkout(holder.conn).pipe(
-        Effect.onExit((exit) => Exit.isFailure(exit) ? checkin(holder, exit) : Effect.void),
-        Effect.as(holder)
-      )
-    })
+    // Acquires a holder. Uninterruptible but for the wait in the queue and the driver's checkout
+    // callback (a holder is registered before either can be interrupted).
+    const acquireWith = (
+      restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+    ): Effect.Effect<Holder<T>, Pool.CheckoutError<T>> =>
+      Effect.flatMap(takeSlot(restore), ([slot, sent]) => {
+        const holder = hold(slot, sent)
+        if (driver.checkout === undefined) return Effect.succeed(holder)
+        return restore(driver.checkout(holder.conn)).pipe(
+          Effect.onExit((exit) => Exit.isFailure(exit) ? checkin(holder, exit) : Effect.void),
+          Effect.as(holder)
+        )
+      })
+
+    const acquire: Effect.Effect<Holder<T>, Pool.CheckoutError<T>> = Effect.uninterruptibleMask(acquireWith)
 
     const use = <A, E, R>(
       f: (holder: Holder<T>) => Effect.Effect<A, E, R>
     ): Effect.Effect<A, E | Pool.CheckoutError<T>, R> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(
-          restore(acquire),
-          (holder) => restore(f(holder)).pipe(Effect.onExit((exit) => checkin(holder, exit)))
-        )
+        Effect.flatMap(acquireWith(restore), (holder) =>
+          restore(f(holder)).pipe(Effect.onExit((exit) => checkin(holder, exit))))
       )
 
     // --- a held connection ----------------------------------------------------------------------
 
     const checkoutOf = (holder: Holder<T>): Pool.Checkout<T> => {
-      if (holder.checkout) return holder.checkout
+      if (holder.checkout) {
+        return holder.checkout
+      }
       const conn = holder.conn
       const guard = (allowWhileFailed: boolean): Effect.Effect<never, Timeout | TransactionRollingBack> | undefined =>
         holder.expired
@@ -660,17 +685,22 @@ export const make = <T extends Driver.Types>(
       ): Effect.Effect<A, Pool.CallError<T>> =>
         Effect.suspend((): Effect.Effect<A, Pool.CallError<T>> => {
           const blocked = guard(allowWhileFailed)
-          if (blocked) return blocked
+          if (blocked) {
+            return blocked
+          }
           return effect().pipe(
             Effect.tapError((error) =>
               Effect.sync(() => {
-                if (error instanceof Driver.Disconnect) holder.broken = true
+                if (error instanceof Driver.Disconnect) {
+                  holder.broken = true
+                }
               })
             )
           )
         })
 
-      const prepare = (query: T["query"]) => call(() => driver.prepare(conn, query))
+      const prepare = (query: T["query"]) =>
+        call(() => driver.prepare(conn, query))
       const execute = (prepared: T["prepared"], params: ReadonlyArray<unknown> = []) =>
         call(() => driver.execute(conn, prepared, params))
       const close = (prepared: T["prepared"]) => call(() => driver.close(conn, prepared), true)
@@ -711,7 +741,8 @@ export const make = <T extends Driver.Types>(
       ): Effect.Effect<A, E | Pool.CallError<T> | RolledBack, R> =>
         Effect.uninterruptibleMask((restore) =>
           Effect.suspend((): Effect.Effect<A, E | Pool.CallError<T> | RolledBack, R> => {
-            const blocked = guard(false)
+            // A transaction may start while an outer one is rolling back (its calls will fail).
+            const blocked = guard(true)
             if (blocked) return blocked
             if (holder.depth === 0) {
               // The outermost transaction: begin; commit on success; roll back on anything else.
@@ -731,7 +762,9 @@ export const make = <T extends Driver.Types>(
                   const outcome: Effect.Effect<A, E | RolledBack> = Exit.isSuccess(exit)
                     ? Effect.fail(new RolledBack({ pool: name }))
                     : exit
-                  return Effect.zipRight(rollbackTx, outcome)
+                  // A broken connection cannot roll back (it is dropped, which aborts the
+                  // transaction); a rollback that fails does not hide the failure that caused it.
+                  return holder.broken ? outcome : Effect.zipRight(Effect.ignore(rollbackTx), outcome)
                 })
               )
             }
@@ -739,6 +772,7 @@ export const make = <T extends Driver.Types>(
             if (txOptions?.savepoint && sp) {
               // A nested transaction on a savepoint: a failure rolls back to it, and only it.
               const savepoint = `redial_savepoint_${holder.depth}`
+              const failedBefore = holder.failed
               return call(() => sp.create(conn, savepoint)).pipe(
                 Effect.zipRight(Effect.sync(() => {
                   holder.depth += 1
@@ -747,7 +781,15 @@ export const make = <T extends Driver.Types>(
                 Effect.flatMap((exit) => {
                   holder.depth -= 1
                   if (Exit.isSuccess(exit)) return Effect.as(call(() => sp.release(conn, savepoint)), exit.value)
-                  return call(() => sp.rollbackTo(conn, savepoint), true).pipe(Effect.zipRight(exit))
+                  // Back to the savepoint: what failed inside it is undone, so is the failed mark.
+                  return call(() => sp.rollbackTo(conn, savepoint), true).pipe(
+                    Effect.tap(() =>
+                      Effect.sync(() => {
+                        holder.failed = failedBefore
+                      })
+                    ),
+                    Effect.zipRight(exit)
+                  )
                 })
               )
             }

@@ -1,0 +1,136 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Reconnect } from "@redial/core"
+import { Driver, Pool } from "@redial/pool"
+import { TestTime } from "@redial/testing"
+import { Duration, Effect, FastCheck as fc, Fiber, TestClock } from "effect"
+import * as Simple from "./support/simpleDriver.js"
+
+/** What one caller does once it has a connection. */
+type Action =
+  | { readonly _tag: "Hold"; readonly ms: number } // uses it for a while, then succeeds
+  | { readonly _tag: "Fail"; readonly ms: number } // fails with its own error
+  | { readonly _tag: "Break"; readonly ms: number } // a callback reports the connection broken
+  | { readonly _tag: "Die"; readonly ms: number } // a defect
+  | { readonly _tag: "Transaction"; readonly ms: number; readonly fail: boolean }
+
+interface Caller {
+  readonly start: number
+  readonly action: Action
+  /** Interrupted this long after it started (while queued or while holding), if set. */
+  readonly interruptAfter: number | undefined
+}
+
+/** Times on a 50 ms grid, so that interruptions, releases and deadlines often fall on the same instant. */
+const grid = (max: number) => fc.integer({ min: 0, max: max / 50 }).map((n) => n * 50)
+
+const action: fc.Arbitrary<Action> = fc.oneof(
+  fc.record({ _tag: fc.constant("Hold" as const), ms: grid(300) }),
+  fc.record({ _tag: fc.constant("Fail" as const), ms: grid(300) }),
+  fc.record({ _tag: fc.constant("Break" as const), ms: grid(300) }),
+  fc.record({ _tag: fc.constant("Die" as const), ms: grid(300) }),
+  fc.record({ _tag: fc.constant("Transaction" as const), ms: grid(300), fail: fc.boolean() })
+)
+
+const caller: fc.Arbitrary<Caller> = fc.record({
+  start: grid(1000),
+  action,
+  interruptAfter: fc.option(grid(400), { nil: undefined })
+})
+
+const scenario = fc.record({
+  size: fc.integer({ min: 1, max: 3 }),
+  timeout: grid(600).map((t) => t + 100),
+  callers: fc.array(caller, { minLength: 1, maxLength: 25 })
+})
+
+const perform = (conn: Pool.Checkout<Simple.SimpleTypes>, a: Action) => {
+  const wait = Effect.sleep(Duration.millis(a.ms))
+  switch (a._tag) {
+    case "Hold":
+      return Effect.zipRight(wait, conn.query("select 1"))
+    case "Fail":
+      return Effect.zipRight(wait, Effect.fail("caller failed" as const))
+    case "Break":
+      return Effect.zipRight(wait, Effect.fail(new Driver.Disconnect({ cause: "broken pipe" })))
+    case "Die":
+      return Effect.zipRight(wait, Effect.die("caller bug"))
+    case "Transaction":
+      return conn.transaction((tx) => Effect.zipRight(wait, a.fail ? tx.rollback("no" as const) : tx.query("insert")))
+  }
+}
+
+describe("Pool interruption safety", () => {
+  it.effect.prop(
+    "any interleaving of checkouts, interruptions, failures, broken connections and timeouts ends with every slot idle or reconnecting, nothing leaked",
+    [scenario],
+    ([{ callers, size, timeout }]) =>
+      Effect.scoped(Effect.gen(function*() {
+        const simple = Simple.make()
+        const pool = yield* Pool.make(simple.driver, {
+          size,
+          timeout,
+          queueTarget: 20,
+          queueInterval: 100,
+          policy: Reconnect.fixed("10 millis")
+        })
+        const origin = yield* TestClock.currentTimeMillis
+        const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+        const ordered = [...callers].sort((a, b) => a.start - b.start)
+        for (const c of ordered) {
+          const now = (yield* TestClock.currentTimeMillis) - origin
+          if (c.start > now) yield* TestClock.adjust(Duration.millis(c.start - now))
+          const fiber = yield* Effect.fork(Effect.exit(pool.run((conn) => perform(conn, c.action))))
+          fibers.push(fiber)
+          if (c.interruptAfter !== undefined) {
+            yield* Effect.fork(Effect.zipRight(Effect.sleep(Duration.millis(c.interruptAfter)), Fiber.interrupt(fiber)))
+          }
+          yield* TestTime.settle(5)
+        }
+        // Let everything finish: the longest action, the timeouts, the reconnects.
+        for (let i = 0; i < 12; i++) {
+          yield* TestClock.adjust("250 millis")
+          yield* TestTime.settle(5)
+        }
+        for (const fiber of fibers) yield* Fiber.await(fiber)
+        const stats = yield* pool.stats
+        expect(stats.busy).toBe(0)
+        expect(stats.queued).toBe(0)
+        expect(stats.idle + stats.connecting).toBe(size)
+        // every slot is back: idle, with exactly one live connection each
+        expect(stats.idle).toBe(size)
+        expect(simple.connects() - simple.releases()).toBe(size)
+        // and the pool still serves every slot
+        const ids = yield* Effect.all(
+          Array.from(
+            { length: size },
+            () => pool.run((conn) => Effect.as(Effect.sleep("1 millis"), conn.connection.id))
+          ),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.fork, Effect.tap(() => TestClock.adjust("1 millis")), Effect.flatMap(Fiber.join))
+        expect(new Set(ids).size).toBe(size)
+      })),
+    { fastCheck: { numRuns: 50 } }
+  )
+
+  it.scoped("a waiter interrupted right after it was handed a connection gives it back", () =>
+    Effect.gen(function*() {
+      const simple = Simple.make()
+      const pool = yield* Pool.make(simple.driver, { size: 1 })
+      yield* TestTime.settle()
+      let waiter: Fiber.RuntimeFiber<string, unknown> | undefined
+      yield* pool.run(() =>
+        Effect.gen(function*() {
+          waiter = yield* Effect.fork(pool.run(() => Effect.succeed("served")))
+          yield* TestTime.settle()
+          expect((yield* pool.stats).queued).toBe(1)
+        })
+      )
+      // the check-in above handed the connection to the waiter; interrupt it before it runs
+      yield* Fiber.interrupt(waiter!)
+      yield* TestTime.settle()
+      const stats = yield* pool.stats
+      expect(stats.busy).toBe(0)
+      expect(stats.idle).toBe(1)
+      expect(yield* pool.run(() => Effect.succeed("again"))).toBe("again")
+    }))
+})
