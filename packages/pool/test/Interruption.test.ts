@@ -43,8 +43,8 @@ const scenario = fc.record({
   callers: fc.array(caller, { minLength: 1, maxLength: 25 })
 })
 
-const perform = (conn: Pool.Checkout<Simple.SimpleTypes>, a: Action) => {
-  const wait = Effect.sleep(Duration.millis(a.ms))
+const perform = (conn: Pool.Checkout<Simple.SimpleTypes>, a: Action): Effect.Effect<unknown, unknown> => {
+  const wait: Effect.Effect<void> = Effect.sleep(Duration.millis(a.ms))
   switch (a._tag) {
     case "Hold":
       return Effect.zipRight(wait, conn.query("select 1"))
@@ -55,7 +55,12 @@ const perform = (conn: Pool.Checkout<Simple.SimpleTypes>, a: Action) => {
     case "Die":
       return Effect.zipRight(wait, Effect.die("caller bug"))
     case "Transaction":
-      return conn.transaction((tx) => Effect.zipRight(wait, a.fail ? tx.rollback("no" as const) : tx.query("insert")))
+      return conn.transaction((tx) => {
+        const body: Effect.Effect<void, unknown> = a.fail
+          ? tx.rollback("no" as const)
+          : Effect.asVoid(tx.query("insert"))
+        return Effect.zipRight(wait, body)
+      })
   }
 }
 
