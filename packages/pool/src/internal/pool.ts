@@ -611,6 +611,10 @@ export const make = <T extends Driver.Types>(
         if (holder.done) return Effect.void
         holder.done = true
         busy -= 1
+        // Checkouts mostly end in the order they began: drop the finished ones from the front of
+        // the deadline queues now rather than at the next tick, so they do not pile up.
+        while (holders.peek()?.done) holders.shift()
+        while (leakWatch.peek()?.done) leakWatch.shift()
         const slot = holder.slot
         if (holder.expired || slot.conn !== holder.conn) return Effect.void
         if (holder.broken || (Exit.isFailure(exit) && isDisconnect(exit.cause))) {
