@@ -129,6 +129,8 @@ interface Slot<T extends Driver.Types> {
   generation: number
   /** Set when the connection is dropped: its monitor waits for the next one. */
   dropped: Deferred.Deferred<void> | undefined
+  /** The checkout holding it, if any (a slot has at most one). */
+  holder: Holder<T> | undefined
 }
 
 interface Waiter<T extends Driver.Types> {
@@ -152,6 +154,8 @@ interface Holder<T extends Driver.Types> {
   expired: boolean
   /** A callback reported the connection broken. */
   broken: boolean
+  /** Reported as a leak already. */
+  leaked: boolean
   /** Transaction depth (0: none). */
   depth: number
   /** An inner transaction failed: the outermost must roll back. */
@@ -199,8 +203,6 @@ export const make = <T extends Driver.Types>(
 
     const idle = new Fifo<Slot<T>>()
     const waiters = new Fifo<Waiter<T>>()
-    const holders = new Fifo<Holder<T>>()
-    const leakWatch = new Fifo<Holder<T>>()
     const slots: Array<Slot<T>> = []
     let busy = 0
     let generation = 0
@@ -355,7 +357,8 @@ export const make = <T extends Driver.Types>(
           checkedInAt: 0,
           expiresAt: Infinity,
           generation: 0,
-          dropped: undefined
+          dropped: undefined,
+          holder: undefined
         }
         const monitor = Effect.gen(function*() {
           let previous: T["connection"] | undefined = undefined
@@ -446,24 +449,16 @@ export const make = <T extends Driver.Types>(
           )
         )
       }
-      // Checkouts held past their deadline: their connection is dropped, as DBConnection does.
-      for (let first = holders.peek(); first !== undefined; first = holders.peek()) {
-        if (first.done) {
-          holders.shift()
-          continue
+      // Checkouts held past their deadline lose their connection, as DBConnection's do; those held
+      // past leakTimeout are reported once. A slot has at most one checkout: scan the slots.
+      for (const slot of slots) {
+        const holder = slot.holder
+        if (holder === undefined || holder.done) continue
+        if (!holder.expired && holder.deadline <= time) yield* expire(holder)
+        if (s.leakTimeout !== undefined && !holder.leaked && holder.sent + s.leakTimeout <= time) {
+          holder.leaked = true
+          yield* reportLeak(holder, time)
         }
-        if (first.deadline > time) break
-        holders.shift()
-        yield* expire(first)
-      }
-      for (let first = leakWatch.peek(); first !== undefined; first = leakWatch.peek()) {
-        if (first.done) {
-          leakWatch.shift()
-          continue
-        }
-        if (first.sent + (s.leakTimeout ?? Infinity) > time) break
-        leakWatch.shift()
-        yield* reportLeak(first, time)
       }
       // DBConnection's poll: when the queue made no progress over an interval, time it out.
       if (time >= codel.poll) {
@@ -516,10 +511,12 @@ export const make = <T extends Driver.Types>(
       let at = Math.min(codel.poll, codel.idle)
       const w = head()
       if (w !== undefined) at = Math.min(at, w.sent + s.timeout)
-      const h = holders.peek()
-      if (h !== undefined) at = Math.min(at, h.deadline)
-      const l = leakWatch.peek()
-      if (l !== undefined && s.leakTimeout !== undefined) at = Math.min(at, l.sent + s.leakTimeout)
+      for (const slot of slots) {
+        const holder = slot.holder
+        if (holder === undefined || holder.done) continue
+        if (!holder.expired) at = Math.min(at, holder.deadline)
+        if (s.leakTimeout !== undefined && !holder.leaked) at = Math.min(at, holder.sent + s.leakTimeout)
+      }
       return at
     }
 
@@ -591,18 +588,16 @@ export const make = <T extends Driver.Types>(
         takenAt: s.leakTimeout === undefined ? undefined : new Error("checked out here").stack,
         done: false,
         expired: false,
+        leaked: false,
         broken: false,
         depth: 0,
         failed: false,
         checkout: undefined
       }
       busy += 1
-      holders.push(holder)
+      slot.holder = holder
       remind(holder.deadline)
-      if (s.leakTimeout !== undefined) {
-        leakWatch.push(holder)
-        remind(sent + s.leakTimeout)
-      }
+      if (s.leakTimeout !== undefined) remind(sent + s.leakTimeout)
       return holder
     }
 
@@ -611,11 +606,8 @@ export const make = <T extends Driver.Types>(
         if (holder.done) return Effect.void
         holder.done = true
         busy -= 1
-        // Checkouts mostly end in the order they began: drop the finished ones from the front of
-        // the deadline queues now rather than at the next tick, so they do not pile up.
-        while (holders.peek()?.done) holders.shift()
-        while (leakWatch.peek()?.done) leakWatch.shift()
         const slot = holder.slot
+        if (slot.holder === holder) slot.holder = undefined
         if (holder.expired || slot.conn !== holder.conn) return Effect.void
         if (holder.broken || (Exit.isFailure(exit) && isDisconnect(exit.cause))) {
           return dropSlot(slot, Exit.isFailure(exit) ? Cause.squash(exit.cause) : "broken")
