@@ -1,0 +1,54 @@
+/**
+ * A focused run for profiling, not part of `npm run bench`: one or more pools of throughput.ts,
+ * each alone for a while, with ops/s.
+ *
+ *   npx tsx --conditions=@redial/source [--cpu-prof] packages/pool/bench/profile.ts \
+ *     [pools, comma-separated] [concurrency] [seconds] [rounds]
+ *
+ * Pools: `redial`, `Effect Pool`, `generic-pool`, `tarn`. Default: all of them, concurrency 16,
+ * 2 s, 3 rounds (the order rotating). Under `--cpu-prof`, profile one pool at a time so the
+ * profile is that pool's.
+ *
+ * tsx transforms the sources with esbuild's `keepNames`: every named closure made at run time
+ * goes through `__name(fn, "name")`, a `defineProperty` the compiled package does not pay. To
+ * measure redial as it ships, bundle this file without it and run the bundle (it lies under the
+ * ignored `build/` so that `effect` and the peers resolve from node_modules):
+ *
+ *   npx esbuild packages/pool/bench/profile.ts --bundle --platform=node --format=esm \
+ *     --conditions=@redial/source --external:effect --external:generic-pool --external:tarn \
+ *     --outfile=packages/pool/build/bench/profile.mjs
+ *   node --expose-gc [--cpu-prof] packages/pool/build/bench/profile.mjs redial 16
+ */
+import { list, median, thousands } from "./report.js"
+import { contenders, measure } from "./throughput.js"
+
+const [names, concurrency = "16", seconds = "2", rounds = "3"] = process.argv.slice(2)
+
+const pools = await contenders()
+try {
+  const chosen = names === undefined
+    ? pools
+    : names.split(",").map((name) => {
+      const pool = pools.find((pool) => pool.name === name)
+      if (pool === undefined) throw new Error(`no pool "${name}"; there are: ${pools.map((p) => p.name)}`)
+      return pool
+    })
+  const samples = new Map<string, Array<number>>()
+  for (let round = 0; round < Number(rounds); round++) {
+    for (let i = 0; i < chosen.length; i++) {
+      const { loops, name } = chosen[(round + i) % chosen.length]!
+      const perSecond = await measure(loops, Number(concurrency), 500, Number(seconds) * 1000)
+      samples.set(name, [...(samples.get(name) ?? []), perSecond])
+    }
+  }
+  for (const { name } of chosen) {
+    const of = samples.get(name) ?? []
+    console.log(
+      `${name.padEnd(14)} c=${concurrency}: ${thousands(median(of)).padStart(9)} ops/s (samples: ${
+        list(of, thousands)
+      })`
+    )
+  }
+} finally {
+  for (const pool of pools) await pool.close()
+}
