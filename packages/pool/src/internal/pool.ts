@@ -536,36 +536,37 @@ export const make = <T extends Driver.Types>(
     // Runs uninterruptibly but for the wait itself (`restore`). A slot handed to a waiter that is
     // interrupted before it takes it goes back to the pool, whether the interruption comes before
     // the hand-over (the canceler) or after it, before the waiter's fiber runs again (onExit).
-    const waitForSlot = (time: number, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
-      Effect.suspend(() => {
-        const waiter: Waiter<T> = { sent: time, resume: () => {}, done: false, slot: undefined }
-        const giveBack = Effect.suspend(() => {
-          const slot = waiter.slot
-          waiter.slot = undefined
-          return slot === undefined
-            ? Effect.void
-            : Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => release(slot, t)))
-        })
-        return restore(
+    // Runs uninterruptibly but for the wait itself (`restore`). An interrupted waiter is marked done
+    // (the queue skips it); a slot handed to it just before the interruption goes back to the pool.
+    const waitForSlot = (
+      time: number,
+      restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+    ) => {
+      const waiter: Waiter<T> = { sent: time, resume: () => {}, done: false, slot: undefined }
+      return Effect.matchCauseEffect(
+        restore(
           Effect.async<Slot<T>, Dropped | Timeout | Closed>((resume) => {
             ;(waiter as { resume: Waiter<T>["resume"] }).resume = resume
             waiters.push(waiter)
             remind(time + s.timeout)
-            return Effect.suspend(() => {
+          })
+        ),
+        {
+          onFailure: (cause) =>
+            Effect.clockWith((clock) => {
               waiter.done = true
-              return giveBack
-            })
-          })
-        ).pipe(
-          Effect.onExit((exit) => {
-            if (Exit.isSuccess(exit)) {
+              const slot = waiter.slot
               waiter.slot = undefined
-              return Effect.void
-            }
-            return giveBack
-          })
-        )
-      })
+              if (slot !== undefined) release(slot, clock.unsafeCurrentTimeMillis())
+              return Effect.failCause(cause)
+            }),
+          onSuccess: (slot) => {
+            waiter.slot = undefined
+            return Effect.succeed(slot)
+          }
+        }
+      )
+    }
 
     const takeSlot = (
       restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
@@ -601,36 +602,35 @@ export const make = <T extends Driver.Types>(
       return holder
     }
 
-    const checkin = (holder: Holder<T>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
-      Effect.suspend(() => {
+    /** Gives a checkout's connection back; `cause` is how the checkout ended, if it failed. */
+    const checkin = (holder: Holder<T>, cause: Cause.Cause<unknown> | undefined): Effect.Effect<void> =>
+      Effect.clockWith((clock) => {
         if (holder.done) return Effect.void
         holder.done = true
         busy -= 1
         const slot = holder.slot
         if (slot.holder === holder) slot.holder = undefined
         if (holder.expired || slot.conn !== holder.conn) return Effect.void
-        if (holder.broken || (Exit.isFailure(exit) && isDisconnect(exit.cause))) {
-          return dropSlot(slot, Exit.isFailure(exit) ? Cause.squash(exit.cause) : "broken")
+        if (holder.broken || (cause !== undefined && isDisconnect(cause))) {
+          return dropSlot(slot, cause === undefined ? "broken" : Cause.squash(cause))
         }
-        const back = Effect.clockWith((clock) =>
-          Effect.suspend(() => {
-            const time = clock.unsafeCurrentTimeMillis()
-            if (slot.expiresAt <= time || slot.generation < generation) {
-              return dropSlot(slot, "max lifetime reached or disconnectAll")
-            }
-            release(slot, time)
-            return Effect.void
+        const back = (time: number) => {
+          if (slot.expiresAt <= time || slot.generation < generation) {
+            return dropSlot(slot, "max lifetime reached or disconnectAll")
+          }
+          release(slot, time)
+          return Effect.void
+        }
+        if (driver.checkin === undefined) return back(clock.unsafeCurrentTimeMillis())
+        return driver.checkin(holder.conn).pipe(
+          Effect.matchCauseEffect({
+            onFailure: (cause) => dropSlot(slot, Cause.squash(cause)),
+            onSuccess: () => back(clock.unsafeCurrentTimeMillis())
           })
         )
-        return driver.checkin
-          ? driver.checkin(holder.conn).pipe(
-            Effect.matchCauseEffect({
-              onFailure: (cause) => dropSlot(slot, Cause.squash(cause)),
-              onSuccess: () => back
-            })
-          )
-          : back
       })
+
+    const causeOf = (exit: Exit.Exit<unknown, unknown>) => Exit.isFailure(exit) ? exit.cause : undefined
 
     // Acquires a holder. Uninterruptible but for the wait in the queue and the driver's checkout
     // callback (a holder is registered before either can be interrupted).
@@ -641,7 +641,7 @@ export const make = <T extends Driver.Types>(
         const holder = hold(slot, sent)
         if (driver.checkout === undefined) return Effect.succeed(holder)
         return restore(driver.checkout(holder.conn)).pipe(
-          Effect.onExit((exit) => Exit.isFailure(exit) ? checkin(holder, exit) : Effect.void),
+          Effect.onExit((exit) => Exit.isFailure(exit) ? checkin(holder, exit.cause) : Effect.void),
           Effect.as(holder)
         )
       })
@@ -653,7 +653,10 @@ export const make = <T extends Driver.Types>(
     ): Effect.Effect<A, E | Pool.CheckoutError<T>, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(acquireWith(restore), (holder) =>
-          restore(f(holder)).pipe(Effect.onExit((exit) => checkin(holder, exit))))
+          Effect.matchCauseEffect(restore(f(holder)), {
+            onFailure: (cause) => Effect.zipRight(checkin(holder, cause), Effect.failCause(cause)),
+            onSuccess: (value) => Effect.as(checkin(holder, undefined), value)
+          }))
       )
 
     // --- a held connection ----------------------------------------------------------------------
@@ -695,8 +698,7 @@ export const make = <T extends Driver.Types>(
           )
         })
 
-      const prepare = (query: T["query"]) =>
-        call(() => driver.prepare(conn, query))
+      const prepare = (query: T["query"]) => call(() => driver.prepare(conn, query))
       const execute = (prepared: T["prepared"], params: ReadonlyArray<unknown> = []) =>
         call(() => driver.execute(conn, prepared, params))
       const close = (prepared: T["prepared"]) => call(() => driver.close(conn, prepared), true)
@@ -840,14 +842,17 @@ export const make = <T extends Driver.Types>(
 
     const pool: Pool.Pool<T> = {
       name,
-      checkout: Effect.map(Effect.acquireRelease(acquire, (holder, exit) => checkin(holder, exit)), checkoutOf),
+      checkout: Effect.map(
+        Effect.acquireRelease(acquire, (holder, exit) => checkin(holder, causeOf(exit))),
+        checkoutOf
+      ),
       run,
       transaction: (f) => use((holder) => checkoutOf(holder).transaction(f)),
       query: (q, params) => use((holder) => checkoutOf(holder).query(q, params)),
       stream: (q, params, streamOptions) =>
         Stream.unwrapScoped(
           Effect.map(
-            Effect.acquireRelease(acquire, (holder, exit) => checkin(holder, exit)),
+            Effect.acquireRelease(acquire, (holder, exit) => checkin(holder, causeOf(exit))),
             (holder) => checkoutOf(holder).stream(q, params, streamOptions)
           )
         ),
