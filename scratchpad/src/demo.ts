@@ -9,32 +9,15 @@
 import { Reconnect } from "@redial/core"
 import { GrpcChannel, GrpcClient } from "@redial/grpc"
 import { FaultProxy } from "@redial/testing"
-import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as EchoServer from "./echoServer.js"
-
-const colour = process.stdout.isTTY
-  ? { dim: "\x1b[2m", red: "\x1b[31m", green: "\x1b[32m", yellow: "\x1b[33m", cyan: "\x1b[36m", reset: "\x1b[0m" }
-  : { dim: "", red: "", green: "", yellow: "", cyan: "", reset: "" }
+import { colour, describeStatus, runDemo, timeline } from "./terminal.js"
 
 const program = Effect.gen(function*() {
-  const start = yield* Clock.currentTimeMillis
-  const say = (line: string) =>
-    Effect.flatMap(
-      Clock.currentTimeMillis,
-      (now) =>
-        Effect.sync(() =>
-          console.log(`${colour.dim}[${((now - start) / 1000).toFixed(2).padStart(5)}s]${colour.reset} ${line}`)
-        )
-    )
-  const step = (line: string) => say(`${colour.cyan}── ${line}${colour.reset}`)
+  const { say, step } = yield* timeline
 
   const server = yield* EchoServer.make
   const proxy = yield* FaultProxy.make({ target: { port: server.port } })
@@ -49,24 +32,7 @@ const program = Effect.gen(function*() {
   const client = GrpcClient.makeWith(channel, EchoServer.service)
 
   yield* channel.changes.pipe(
-    Stream.runForEach((status) => {
-      switch (status._tag) {
-        case "Connected":
-          return say(`status  ${colour.green}Connected${colour.reset} (attempt ${status.attempt})`)
-        case "Connecting":
-          return say(`status  ${colour.yellow}Connecting${colour.reset} (attempt ${status.attempt})`)
-        case "Backoff":
-          return say(
-            `status  ${colour.yellow}Backoff${colour.reset} after attempt ${status.attempt}: retry in ${
-              Duration.format(status.delay)
-            } ${colour.dim}(${(status.error.cause as Error).message})${colour.reset}`
-          )
-        case "Closed":
-          return say(`status  ${colour.red}Closed${colour.reset} (${status.reason})`)
-        case "Idle":
-          return say("status  Idle")
-      }
-    }),
+    Stream.runForEach((status) => say(`status  ${describeStatus(status)}`)),
     Effect.forkScoped
   )
 
@@ -139,18 +105,4 @@ const program = Effect.gen(function*() {
   yield* step(`done: ${ok} calls answered, ${failed} failed with typed errors, none hung`)
 })
 
-const fiber = Effect.runFork(
-  program.pipe(
-    Effect.scoped,
-    Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("demo did not finish in 30 s") }),
-    // The demo prints every transition itself; REDIAL_DEMO_LOGS=1 shows the channel's own log lines too.
-    Logger.withMinimumLogLevel(process.env["REDIAL_DEMO_LOGS"] === "1" ? LogLevel.Debug : LogLevel.None),
-    Effect.provide(Logger.pretty)
-  )
-)
-fiber.addObserver((exit) => {
-  if (Exit.isFailure(exit)) {
-    console.error(exit.cause)
-    process.exitCode = 1
-  }
-})
+runDemo(program)

@@ -8,46 +8,15 @@
  */
 import { Connection, Reconnect } from "@redial/core"
 import { FaultProxy } from "@redial/testing"
-import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as LineServer from "./lineServer.js"
-
-const colour = process.stdout.isTTY
-  ? { dim: "\x1b[2m", red: "\x1b[31m", green: "\x1b[32m", yellow: "\x1b[33m", cyan: "\x1b[36m", reset: "\x1b[0m" }
-  : { dim: "", red: "", green: "", yellow: "", cyan: "", reset: "" }
-
-const describe = (status: Connection.Status): string =>
-  Connection.Status.$match(status, {
-    Idle: () => "Idle",
-    Connecting: ({ attempt }) => `${colour.yellow}Connecting${colour.reset} (attempt ${attempt})`,
-    Connected: ({ attempt }) => `${colour.green}Connected${colour.reset} (on attempt ${attempt})`,
-    Backoff: ({ attempt, delay, error }) =>
-      `${colour.yellow}Backoff${colour.reset} after attempt ${attempt}: retry in ${
-        Duration.format(delay)
-      } ${colour.dim}(${(error.cause as { _tag?: string })._tag ?? "error"}: ${
-        (error.cause as Error).message
-      })${colour.reset}`,
-    Closed: ({ reason }) => `${colour.red}Closed${colour.reset} (${reason})`
-  })
+import { colour, describeStatus, runDemo, timeline } from "./terminal.js"
 
 const program = Effect.gen(function*() {
-  const start = yield* Clock.currentTimeMillis
-  const say = (line: string) =>
-    Effect.flatMap(
-      Clock.currentTimeMillis,
-      (now) =>
-        Effect.sync(() =>
-          console.log(`${colour.dim}[${((now - start) / 1000).toFixed(2).padStart(5)}s]${colour.reset} ${line}`)
-        )
-    )
-  const step = (line: string) => say(`${colour.cyan}── ${line}${colour.reset}`)
+  const { say, step } = yield* timeline
 
   const server = yield* LineServer.server
   const proxy = yield* FaultProxy.make({ target: { port: server.port } })
@@ -64,7 +33,7 @@ const program = Effect.gen(function*() {
 
   // Every transition, as it happens.
   yield* conn.changes.pipe(
-    Stream.runForEach((status) => say(`status  ${describe(status)}`)),
+    Stream.runForEach((status) => say(`status  ${describeStatus(status)}`)),
     Effect.forkScoped
   )
 
@@ -137,19 +106,4 @@ const program = Effect.gen(function*() {
   )
 })
 
-const fiber = Effect.runFork(
-  program.pipe(
-    Effect.scoped,
-    Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("demo did not finish in 30 s") }),
-    // The demo prints every transition itself; the connection's own log lines (one per
-    // transition, annotated with its name) would say the same twice. Set REDIAL_DEMO_LOGS=1 to see them.
-    Logger.withMinimumLogLevel(process.env["REDIAL_DEMO_LOGS"] === "1" ? LogLevel.Debug : LogLevel.None),
-    Effect.provide(Logger.pretty)
-  )
-)
-fiber.addObserver((exit) => {
-  if (Exit.isFailure(exit)) {
-    console.error(exit.cause)
-    process.exitCode = 1
-  }
-})
+runDemo(program)
