@@ -3,8 +3,8 @@
  * bare `Ref.get`. Two shapes: a tight loop inside one fiber, and one `Effect.runSync` per call.
  */
 import { Effect, Exit, Logger, LogLevel, Ref, Scope } from "effect"
+import { fixed, list, median, ratio, type Row } from "../../../bench/report.js"
 import { Connection } from "../src/index.js"
-import { fixed, list, median, ratio, type Row } from "./report.js"
 
 const LOOP = 1_000_000
 const SYNC = 200_000

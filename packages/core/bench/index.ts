@@ -3,8 +3,8 @@
  * `--expose-gc`. Prints Markdown tables; numbers are medians of several rounds. Nothing here
  * asserts on time: a missed target shows as "no" in the table.
  */
+import { machine, rowTable as table } from "../../../bench/report.js"
 import * as get from "./get.js"
-import { machine, table } from "./report.js"
 import * as waiters from "./waiters.js"
 
 console.log(`## @redial/core\n\n${machine()}\n`)

@@ -5,8 +5,8 @@
  * `Effect.timeoutFail` around the bare `Deferred.await`.
  */
 import { Deferred, Effect, Exit, Fiber, Logger, LogLevel } from "effect"
+import { fixed, heapUsed, list, median, ratio, type Row } from "../../../bench/report.js"
 import { Connection } from "../src/index.js"
-import { fixed, heapUsed, list, median, ratio, type Row } from "./report.js"
 
 const WAITERS = 10_000
 const WARMUP = 1

@@ -3,8 +3,8 @@
  * tables; throughput numbers are medians of several rounds. Nothing here asserts on time: a
  * missed target shows as "no" in the table. profile.ts is the focused run for `--cpu-prof`.
  */
+import { machine } from "../../../bench/report.js"
 import * as recovery from "./recovery.js"
-import { machine } from "./report.js"
 import * as unary from "./unary.js"
 
 console.log(`## @redial/grpc\n\n${machine()}\n`)

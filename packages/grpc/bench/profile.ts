@@ -11,8 +11,8 @@
  * profile one client at a time so the profile is that client's.
  */
 import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
+import { collect, fixed, list, median, thousands } from "../../../bench/report.js"
 import * as TS from "../test/support/testServer.js"
-import { collect, fixed, list, median, thousands } from "./report.js"
 import { contenders, type Measured } from "./unary.js"
 
 const [names, concurrency = "64", seconds = "2", rounds = "3"] = process.argv.slice(2)

@@ -24,9 +24,9 @@ import { Reconnect } from "@redial/core"
 import type { Connection } from "@redial/core"
 import { FaultProxy } from "@redial/testing"
 import { Duration, Effect, Exit, Fiber, Logger, LogLevel, Schedule, Scope, Stream } from "effect"
+import { fixed, list, median, met, table } from "../../../bench/report.js"
 import { GrpcChannel, GrpcClient } from "../src/index.js"
 import * as TS from "../test/support/testServer.js"
-import { fixed, list, median, met, table } from "./report.js"
 
 const DELAY_MS = 500
 /** Where in the backoff the restore falls, as fractions of the delay: one repetition each. */

@@ -21,9 +21,9 @@ import * as grpc from "@grpc/grpc-js"
 import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
 import { createChannel, createClient } from "nice-grpc"
 import { PerformanceObserver } from "node:perf_hooks"
+import { collect, fixed, list, median, met, ratio, table, thousands } from "../../../bench/report.js"
 import { GrpcChannel, GrpcClient } from "../src/index.js"
 import * as TS from "../test/support/testServer.js"
-import { collect, fixed, list, median, met, ratio, table, thousands } from "./report.js"
 
 const WARMUP_MS = 1_000
 const MEASURE_MS = 2_000

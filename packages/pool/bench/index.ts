@@ -4,8 +4,8 @@
  * several rounds), and latency under 3× overload. Nothing here asserts on time: a missed target
  * shows as "no" in the table. profile.ts is the focused run for `--cpu-prof`.
  */
+import { machine } from "../../../bench/report.js"
 import * as overload from "./overload.js"
-import { machine } from "./report.js"
 import * as throughput from "./throughput.js"
 
 console.log(`## @redial/pool\n\n${machine()}\n`)

@@ -22,7 +22,7 @@ import { Cause, Effect, Exit, Option } from "effect"
 import * as GenericPool from "generic-pool"
 import { setInterval as every, setTimeout as sleep } from "node:timers/promises"
 import * as Tarn from "tarn"
-import { collect, fixed, met, percent, percentile, table, thousands } from "./report.js"
+import { collect, fixed, met, percent, percentile, table, thousands } from "../../../bench/report.js"
 import { redialPool } from "./throughput.js"
 
 const SIZE = 10

@@ -19,7 +19,7 @@
  *     --outfile=packages/pool/build/bench/profile.mjs
  *   node --expose-gc [--cpu-prof] packages/pool/build/bench/profile.mjs redial 16
  */
-import { list, median, thousands } from "./report.js"
+import { list, median, thousands } from "../../../bench/report.js"
 import { contenders, measure } from "./throughput.js"
 
 const [names, concurrency = "16", seconds = "2", rounds = "3"] = process.argv.slice(2)

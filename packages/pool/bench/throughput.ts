@@ -21,8 +21,8 @@ import { Pool } from "@redial/pool"
 import { Effect, Exit, Logger, LogLevel, Pool as EffectPool, Scope } from "effect"
 import * as GenericPool from "generic-pool"
 import * as Tarn from "tarn"
+import { collect, list, median, met, ratio, table, thousands } from "../../../bench/report.js"
 import * as SimpleDriver from "../test/support/simpleDriver.js"
-import { collect, list, median, met, ratio, table, thousands } from "./report.js"
 
 const SIZE = 10
 const WARMUP_MS = 250

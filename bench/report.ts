@@ -1,8 +1,7 @@
 /**
- * The few report helpers the pool benchmarks share: the median and percentiles, a full GC, number
- * formats, the machine line and a Markdown table. Copied from `packages/grpc/bench/report.ts` (a
- * bench of one package does not import another package's bench files, which lie outside its
- * tsconfig), with `percentile` added.
+ * The report helpers every package's benchmarks share: the median and percentiles, full GCs and
+ * heap readings, number formats, the machine line and Markdown tables. A project of its own
+ * (bench/tsconfig.json) that the packages' test projects reference.
  */
 import * as os from "node:os"
 import * as v8 from "node:v8"
@@ -29,12 +28,22 @@ const gc: () => void = globalThis.gc ?? (() => {
 /** A full collection, so a measurement does not pay for the garbage of the one before. */
 export const collect = (): void => gc()
 
+/** `heapUsed` after full collections: only what is reachable. */
+export const heapUsed = (): number => {
+  gc()
+  gc()
+  return process.memoryUsage().heapUsed
+}
+
 export const fixed = (value: number, digits = 1): string => value.toFixed(digits)
 export const thousands = (value: number): string => Math.round(value).toLocaleString("en")
 export const ratio = (value: number, baseline: number): string => `${(value / baseline).toFixed(2)}×`
 export const percent = (value: number): string => `${(value * 100).toFixed(1)} %`
-export const list = (samples: ReadonlyArray<number>, format: (sample: number) => string = (n) => fixed(n)): string =>
-  samples.map(format).join(", ")
+/** The samples, formatted with `format` or to that many digits. */
+export const list = (
+  samples: ReadonlyArray<number>,
+  format: ((sample: number) => string) | number = 1
+): string => samples.map(typeof format === "number" ? (n) => fixed(n, format) : format).join(", ")
 export const met = (value: boolean | undefined): string => value === undefined ? "—" : value ? "yes" : "**no**"
 
 /** A Markdown table under a `###` title, with notes (one per line) below it. */
@@ -61,4 +70,39 @@ export const machine = (): string => {
   const load = os.loadavg().map((n) => n.toFixed(2)).join(" ")
   return `node ${process.version}, ${cpus.length} CPU(s) (${cpus[0]?.model.trim() ?? "unknown"}), ${os.platform()}, ` +
     `load average ${load}`
+}
+
+/** One line of the table. `met` is `undefined` for a line that has no target of its own. */
+export interface Row {
+  readonly benchmark: string
+  readonly redial: string
+  readonly baseline: string
+  readonly ratio: string
+  readonly target: string
+  readonly met: boolean | undefined
+  /** The samples behind the medians, printed under the table so their spread shows. */
+  readonly samples?: string
+}
+
+/** A table of {@link Row}s: redial against one baseline per line, with the samples below. */
+export const rowTable = (title: string, rows: ReadonlyArray<Row>): string => {
+  const header = ["benchmark", "redial", "baseline", "ratio", "target", "met?"]
+  const cells = rows.map((row) => [
+    row.benchmark,
+    row.redial,
+    row.baseline,
+    row.ratio,
+    row.target,
+    row.met === undefined ? "—" : row.met ? "yes" : "**no**"
+  ])
+  const line = (values: ReadonlyArray<string>) => `| ${values.join(" | ")} |`
+  const samples = rows.filter((row) => row.samples !== undefined).map((row) => `- ${row.benchmark}: ${row.samples}`)
+  return [
+    `### ${title}`,
+    "",
+    line(header),
+    line(header.map(() => "---")),
+    ...cells.map(line),
+    ...(samples.length > 0 ? ["", "Samples (one per round):", "", ...samples] : [])
+  ].join("\n")
 }
