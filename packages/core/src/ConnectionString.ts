@@ -287,3 +287,12 @@ export const withDefaultPort: {
   (port: number): (self: ConnectionString) => ConnectionString
   (self: ConnectionString, port: number): ConnectionString
 } = internal.withDefaultPort
+
+/**
+ * Percent-encodes everything but unreserved characters (RFC 3986), as `format` prints each part;
+ * an unpaired surrogate becomes U+FFFD. Never throws. For adapters that print their own strings.
+ *
+ * @since 0.1.0
+ * @category printing
+ */
+export const encodeComponent: (text: string) => string = internal.encode

@@ -24,6 +24,13 @@ export * as ConnectionString from "./ConnectionString.js"
 export * from "./Errors.js"
 
 /**
+ * Validating constructor options with `InvalidOption` errors that name the option.
+ *
+ * @since 0.1.0
+ */
+export * as Options from "./Options.js"
+
+/**
  * Reconnect policies as `Schedule`s: exponential, random, randomExponential, fixed, stop, limit.
  *
  * @since 0.1.0

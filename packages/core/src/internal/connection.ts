@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as Connection from "../Connection.js"
 import { Closed, ConnectFailed, InvalidOption, NotConnected, Timeout } from "../Errors.js"
+import { positiveDuration } from "./options.js"
 import * as reconnect from "./reconnect.js"
 import { causeMessage, type CloseReason, describeReason, Status, statusCode } from "./status.js"
 import * as Waiters from "./waiters.js"
@@ -53,19 +54,7 @@ export const metrics = {
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(15)
 const DEFAULT_AFTER_CONNECT_TIMEOUT = Duration.seconds(15)
 
-const duration = (option: string, input: Duration.DurationInput): Duration.Duration => {
-  const decoded = Duration.decodeUnknown(input)
-  if (decoded._tag === "None") {
-    throw new InvalidOption({ option, reason: "must be a duration" })
-  }
-  if (Duration.isZero(decoded.value) || Duration.toMillis(decoded.value) < 0) {
-    throw new InvalidOption({
-      option,
-      reason: `must be a positive duration (got ${Duration.format(decoded.value)})`
-    })
-  }
-  return decoded.value
-}
+const duration = (option: string, input: Duration.DurationInput): Duration.Duration => positiveDuration(option, input)
 
 interface Resolved<A, E, R, C> {
   readonly name: string

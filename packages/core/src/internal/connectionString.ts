@@ -395,8 +395,8 @@ export const parse = (input: string): Effect.Effect<ConnectionString, Connection
 
 const unreserved = /^[A-Za-z0-9\-._~]$/
 
-/** Percent-encodes everything but unreserved characters. Never throws. */
-const encode = (text: string): string => {
+/** Percent-encodes everything but unreserved characters. Never throws. @internal */
+export const encode = (text: string): string => {
   let out = ""
   for (const char of text) {
     if (unreserved.test(char)) {

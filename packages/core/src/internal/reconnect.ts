@@ -7,6 +7,7 @@ import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Interval from "effect/ScheduleInterval"
 import * as Intervals from "effect/ScheduleIntervals"
 import { InvalidOption } from "../Errors.js"
+import { positiveDuration } from "./options.js"
 
 /** @internal */
 export const DEFAULT_MIN = 1000
@@ -17,27 +18,8 @@ export const DEFAULT_MAX = 30_000
  * A duration option as whole milliseconds, rejected unless positive and finite.
  * @internal
  */
-export const positiveMillis = (option: string, input: Duration.DurationInput): number => {
-  const decoded = Duration.decodeUnknown(input)
-  if (decoded._tag === "None") {
-    throw new InvalidOption({ option, reason: `must be a duration (got ${describeInput(input)})` })
-  }
-  const millis = Duration.toMillis(decoded.value)
-  if (!Number.isFinite(millis)) {
-    throw new InvalidOption({ option, reason: "must be a finite duration (got infinity)" })
-  }
-  if (millis <= 0) {
-    throw new InvalidOption({ option, reason: `must be a positive duration (got ${millis} ms)` })
-  }
-  return Math.round(millis)
-}
-
-const describeInput = (input: unknown): string =>
-  typeof input === "number" || typeof input === "bigint" ?
-    String(input) :
-    typeof input === "string" ?
-    JSON.stringify(input) :
-    typeof input
+export const positiveMillis = (option: string, input: Duration.DurationInput): number =>
+  Math.round(Duration.toMillis(positiveDuration(option, input, { finite: true })))
 
 /**
  * DBConnection's defaults: only `min` given → `max = max(min, 30 s)`; only `max` given →

@@ -1,6 +1,6 @@
 /** @internal */
 import * as grpc from "@grpc/grpc-js"
-import { Connection, InvalidOption, Reconnect } from "@redial/core"
+import { Connection, InvalidOption, Options, Reconnect } from "@redial/core"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -119,13 +119,8 @@ const isSettings = (input: unknown): input is GrpcConnectionString.Settings =>
 const dropUndefined = <A extends object>(input: A): Partial<A> =>
   Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as Partial<A>
 
-const decode = (option: string, input: Duration.DurationInput): Duration.Duration => {
-  const decoded = Duration.decodeUnknown(input)
-  if (decoded._tag === "None" || Duration.toMillis(decoded.value) <= 0) {
-    throw new InvalidOption({ option, reason: "must be a positive duration" })
-  }
-  return decoded.value
-}
+const decode = (option: string, input: Duration.DurationInput): Duration.Duration =>
+  Options.positiveDuration(option, input)
 
 /** @internal */
 export const channelOptions = (options: GrpcChannel.Options): grpc.ChannelOptions => {

@@ -636,21 +636,7 @@ export const parse = (
 // Printing
 // ---------------------------------------------------------------------------
 
-const unreserved = /^[A-Za-z0-9\-._~]$/
-
-/** Percent-encodes everything but unreserved characters, as core's printer does. */
-const encode = (text: string): string => {
-  let out = ""
-  for (const char of text) {
-    if (unreserved.test(char)) {
-      out += char
-    } else {
-      const code = char.codePointAt(0) ?? 0
-      out += code >= 0xd800 && code <= 0xdfff ? "%EF%BF%BD" : encodeURIComponent(char)
-    }
-  }
-  return out
-}
+const encode = ConnectionString.encodeComponent
 
 const formatHost = ({ host, port }: Endpoint): string =>
   `${host.includes(":") ? `[${host.replace(/%/g, "%25")}]` : host}:${port}`

@@ -1,5 +1,5 @@
 /** @internal */
-import { Closed, Connection, InvalidOption, Reconnect, Timeout } from "@redial/core"
+import { Closed, Connection, InvalidOption, Options, Reconnect, Timeout } from "@redial/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -49,18 +49,8 @@ export const metrics = {
 // Options
 // ---------------------------------------------------------------------------------------------
 
-const millis = (option: string, input: Duration.DurationInput): number => {
-  const decoded = Duration.decodeUnknown(input)
-  if (decoded._tag === "None") throw new InvalidOption({ option, reason: "must be a duration" })
-  const value = Duration.toMillis(decoded.value)
-  if (!(value > 0) || !Number.isFinite(value)) {
-    throw new InvalidOption({
-      option,
-      reason: `must be a positive, finite duration (got ${Duration.format(decoded.value)})`
-    })
-  }
-  return value
-}
+const millis = (option: string, input: Duration.DurationInput): number =>
+  Duration.toMillis(Options.positiveDuration(option, input, { finite: true }))
 
 interface Settings {
   readonly name: string
