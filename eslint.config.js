@@ -8,6 +8,11 @@ export default tseslint.config(
     ignores: ["**/dist/**", "**/build/**", "**/node_modules/**", "**/*.d.ts"]
   },
   js.configs.recommended,
+  {
+    // Plain Node scripts (scripts/*.mjs).
+    files: ["**/*.mjs"],
+    languageOptions: { globals: { console: "readonly", process: "readonly" } }
+  },
   ...tseslint.configs.strict,
   {
     files: ["**/*.ts"],

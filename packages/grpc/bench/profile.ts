@@ -2,7 +2,8 @@
  * A focused run for profiling, not part of `npm run bench`: one or more clients of unary.ts, each
  * alone for a while against the in-process test server, with calls/s, CPU and GC time per call.
  *
- *   npx tsx --conditions=@redial/source [--cpu-prof] packages/grpc/bench/profile.ts \
+ *   node scripts/bundle-bench.mjs packages/grpc/bench/profile.ts packages/grpc/build/bench/profile.mjs
+ *   node --expose-gc [--cpu-prof] packages/grpc/build/bench/profile.mjs \
  *     [clients, comma-separated] [concurrency] [seconds] [rounds]
  *
  * Clients: `redial`, `grpc-js`, `nice-grpc` and `grpc-js:effect` (the raw grpc-js client in
