@@ -2,22 +2,14 @@
  * A focused run for profiling, not part of `npm run bench`: one or more pools of throughput.ts,
  * each alone for a while, with ops/s.
  *
- *   npx tsx --conditions=@redial/source [--cpu-prof] packages/pool/bench/profile.ts \
+ *   node scripts/bundle-bench.mjs packages/pool/bench/profile.ts packages/pool/build/bench/profile.mjs
+ *   node --expose-gc [--cpu-prof] packages/pool/build/bench/profile.mjs \
  *     [pools, comma-separated] [concurrency] [seconds] [rounds]
  *
  * Pools: `redial`, `Effect Pool`, `generic-pool`, `tarn`. Default: all of them, concurrency 16,
  * 2 s, 3 rounds (the order rotating). Under `--cpu-prof`, profile one pool at a time so the
- * profile is that pool's.
- *
- * tsx transforms the sources with esbuild's `keepNames`: every named closure made at run time
- * goes through `__name(fn, "name")`, a `defineProperty` the compiled package does not pay. To
- * measure redial as it ships, bundle this file without it and run the bundle (it lies under the
- * ignored `build/` so that `effect` and the peers resolve from node_modules):
- *
- *   npx esbuild packages/pool/bench/profile.ts --bundle --platform=node --format=esm \
- *     --conditions=@redial/source --external:effect --external:generic-pool --external:tarn \
- *     --outfile=packages/pool/build/bench/profile.mjs
- *   node --expose-gc [--cpu-prof] packages/pool/build/bench/profile.mjs redial 16
+ * profile is that pool's. The bundle is what `npm run bench` runs: redial compiled as it ships
+ * (tsx would wrap every closure made at run time in esbuild's `keepNames` helper).
  */
 import { list, median, thousands } from "../../../bench/report.js"
 import { contenders, measure } from "./throughput.js"

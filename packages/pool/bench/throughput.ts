@@ -216,9 +216,8 @@ export const run = async (
     ["callers", "pool", "ops/s", "÷ Effect Pool", "÷ fastest peer", "target", "met?"],
     rows,
     [
-      "redial runs from its TypeScript sources through tsx, whose esbuild transform keeps function names: " +
-      "every named closure made at run time costs a `defineProperty` that the compiled package does not " +
-      "pay (profile.ts says how to measure without it). The other three run compiled JavaScript.",
+      "Every pool runs compiled JavaScript: redial bundled from its sources by scripts/bundle-bench.mjs " +
+      "(as it ships), the others from node_modules.",
       "",
       "Samples (one per round):",
       "",

@@ -224,6 +224,38 @@ describe("Stream", () => {
   }
 
   describe("on a checkout", () => {
+    // Effect closes an outer stream's scope before an inner one's when a stream fails: the
+    // checkout's end must still deallocate and close before its connection goes back.
+    it.scoped("whatever ends the stream, deallocate and close reach the driver before the check-in", () =>
+      Effect.gen(function*() {
+        const { driver, pool } = yield* setup()
+        const endings = [
+          (s: Stream.Stream<number, unknown>) => Stream.runDrain(s),
+          (s: Stream.Stream<number, unknown>) => Stream.runDrain(Stream.take(s, 1)),
+          (s: Stream.Stream<number, unknown>) => Stream.runForEach(s, () => Effect.fail("consumer failed")),
+          (s: Stream.Stream<number, unknown>) => Stream.runForEach(s, () => Effect.die("consumer died")),
+          (s: Stream.Stream<number, unknown>) => Stream.runDrain(Stream.concat(s, Stream.fail("after the rows")))
+        ]
+        for (const [i, end] of endings.entries()) {
+          for (const source of sources) {
+            const before = (yield* driver.log).length
+            yield* Effect.exit(end(source.stream(pool, "rows:4", 2)))
+            const log = (yield* driver.log).slice(before).filter((entry) => /^(deallocate|close|checkin)/.test(entry))
+            expect([i, source.name, log]).toEqual([i, source.name, [
+              "deallocate 1 rows:4",
+              "close 1 rows:4",
+              "checkin 1"
+            ]])
+          }
+        }
+        yield* driver.failAt("fetch", 2, new TestDriver.TestDriverError({ reason: "fetch failed" }))
+        const before = (yield* driver.log).length
+        yield* Effect.exit(Stream.runDrain(sources[1].stream(pool, "rows:4", 2)))
+        expect((yield* driver.log).slice(before).filter((entry) => /^(deallocate|close|checkin)/.test(entry)))
+          .toEqual(["deallocate 1 rows:4", "close 1 rows:4", "checkin 1"])
+        yield* expectClean(driver, pool)
+      }))
+
     it.scoped("prepare / execute / close, query, and streams share the held connection", () =>
       Effect.gen(function*() {
         const { driver, pool } = yield* setup({}, { size: 2 })

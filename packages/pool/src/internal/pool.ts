@@ -10,7 +10,6 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
-import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
@@ -151,6 +150,16 @@ interface Holder<T extends Driver.Types> {
   /** An inner transaction failed: the outermost must roll back. */
   failed: boolean
   checkout: Pool.Checkout<T> | undefined
+  /** Streams' prepared queries and cursors still open: closed before the connection goes back. */
+  open: Set<Cursor<T>> | undefined
+}
+
+/** What a stream has opened on its connection. */
+interface Cursor<T extends Driver.Types> {
+  prepared: T["prepared"]
+  hasPrepared: boolean
+  cursor: T["cursor"]
+  hasCursor: boolean
 }
 
 /** CoDel, as DBConnection.ConnectionPool. */
@@ -167,6 +176,11 @@ interface Codel {
   idle: number
   idleSince: number
 }
+
+const noResume = (): void => {}
+
+/** `Checkout.rollback`: the transaction fails with `reason`, so it rolls back. */
+const rollback = <E>(reason: E): Effect.Effect<never, E> => Effect.fail(reason)
 
 const isDisconnect = (cause: Cause.Cause<unknown>): boolean =>
   Cause.failureOption(cause).pipe(Option.exists((error) => error instanceof Driver.Disconnect))
@@ -187,7 +201,7 @@ export const make = <T extends Driver.Types>(
         error instanceof InvalidOption ? error : new InvalidOption({ option: "options", reason: String(error) })
     })
     const name = s.name
-    const labels = [MetricLabel.make("pool", name)]
+    const wait = Metric.tagged(metrics.wait, "pool", name)
     const dropped = Metric.tagged(metrics.dropped, "pool", name)
     const leaks = Metric.tagged(metrics.leaks, "pool", name)
 
@@ -197,7 +211,10 @@ export const make = <T extends Driver.Types>(
     let busy = 0
     let generation = 0
     let closed = false
-    const now0 = yield* Clock.currentTimeMillis
+    // The pool's clock: its timer fiber runs on it, and so does every time it reads synchronously
+    // (a TestClock when the pool is made under one).
+    const clock = yield* Effect.clock
+    const now0 = clock.unsafeCurrentTimeMillis()
     const codel: Codel = {
       delay: 0,
       slow: false,
@@ -233,7 +250,7 @@ export const make = <T extends Driver.Types>(
     const give = (waiter: Waiter<T>, slot: Slot<T>, time: number) => {
       waiter.done = true
       waiter.slot = slot
-      metrics.wait.unsafeUpdate(time - waiter.sent, labels)
+      wait.unsafeUpdate(time - waiter.sent, [])
       waiter.resume(Effect.succeed(slot))
     }
 
@@ -523,16 +540,12 @@ export const make = <T extends Driver.Types>(
 
     // --- checkout and check-in ----------------------------------------------------------------
 
-    // Runs uninterruptibly but for the wait itself (`restore`). A slot handed to a waiter that is
-    // interrupted before it takes it goes back to the pool, whether the interruption comes before
-    // the hand-over (the canceler) or after it, before the waiter's fiber runs again (onExit).
+    type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
     // Runs uninterruptibly but for the wait itself (`restore`). An interrupted waiter is marked done
     // (the queue skips it); a slot handed to it just before the interruption goes back to the pool.
-    const waitForSlot = (
-      time: number,
-      restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-    ) => {
-      const waiter: Waiter<T> = { sent: time, resume: () => {}, done: false, slot: undefined }
+    const waitForSlot = (time: number, restore: Restore): Effect.Effect<Holder<T>, Dropped | Timeout | Closed> => {
+      const waiter: Waiter<T> = { sent: time, resume: noResume, done: false, slot: undefined }
       return Effect.matchCauseEffect(
         restore(
           Effect.async<Slot<T>, Dropped | Timeout | Closed>((resume) => {
@@ -542,33 +555,20 @@ export const make = <T extends Driver.Types>(
           })
         ),
         {
-          onFailure: (cause) =>
-            Effect.clockWith((clock) => {
-              waiter.done = true
-              const slot = waiter.slot
-              waiter.slot = undefined
-              if (slot !== undefined) release(slot, clock.unsafeCurrentTimeMillis())
-              return Effect.failCause(cause)
-            }),
+          onFailure: (cause) => {
+            waiter.done = true
+            const slot = waiter.slot
+            waiter.slot = undefined
+            if (slot !== undefined) release(slot, clock.unsafeCurrentTimeMillis())
+            return Effect.failCause(cause)
+          },
           onSuccess: (slot) => {
             waiter.slot = undefined
-            return Effect.succeed(slot)
+            return Effect.succeed(hold(slot, time))
           }
         }
       )
     }
-
-    const takeSlot = (
-      restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-    ): Effect.Effect<readonly [Slot<T>, number], Dropped | Timeout | Closed> =>
-      Effect.clockWith((clock) => {
-        const time = clock.unsafeCurrentTimeMillis()
-        if (closed) return Effect.fail(closedError())
-        const slot = idle.shift()
-        if (slot !== undefined) return Effect.succeed([slot, time] as const)
-        if (!s.queue) return Effect.fail(new Dropped({ pool: name, reason: "QueueDisabled", waited: Duration.zero }))
-        return Effect.map(waitForSlot(time, restore), (slot) => [slot, time] as const)
-      })
 
     const hold = (slot: Slot<T>, sent: number): Holder<T> => {
       const holder: Holder<T> = {
@@ -583,7 +583,8 @@ export const make = <T extends Driver.Types>(
         broken: false,
         depth: 0,
         failed: false,
-        checkout: undefined
+        checkout: undefined,
+        open: undefined
       }
       busy += 1
       slot.holder = holder
@@ -592,224 +593,370 @@ export const make = <T extends Driver.Types>(
       return holder
     }
 
-    /** Gives a checkout's connection back; `cause` is how the checkout ended, if it failed. */
+    /**
+     * Takes a connection: an idle one at once, or a place in the queue. Runs uninterruptibly but
+     * for the wait (`restore`), so a holder is registered before anything can interrupt it.
+     */
+    const take = (restore: Restore): Effect.Effect<Holder<T>, Dropped | Timeout | Closed> => {
+      const time = clock.unsafeCurrentTimeMillis()
+      if (closed) return Effect.fail(closedError())
+      const slot = idle.shift()
+      if (slot !== undefined) return Effect.succeed(hold(slot, time))
+      if (!s.queue) return Effect.fail(new Dropped({ pool: name, reason: "QueueDisabled", waited: Duration.zero }))
+      return waitForSlot(time, restore)
+    }
+
+    /**
+     * Gives a checkout's connection back; `cause` is how the checkout ended, if it failed. Returns
+     * what remains to run (a driver callback, a disconnect), or `undefined` when the connection is
+     * back already.
+     */
+    const checkinNow = (
+      holder: Holder<T>,
+      cause: Cause.Cause<unknown> | undefined
+    ): Effect.Effect<void> | undefined => {
+      if (holder.done) return undefined
+      holder.done = true
+      busy -= 1
+      const slot = holder.slot
+      if (slot.holder === holder) slot.holder = undefined
+      if (holder.expired || slot.conn !== holder.conn) return undefined
+      if (holder.broken || (cause !== undefined && isDisconnect(cause))) {
+        return dropSlot(slot, cause === undefined ? "broken" : Cause.squash(cause))
+      }
+      if (driver.checkin === undefined) return back(slot)
+      return driver.checkin(holder.conn).pipe(
+        Effect.matchCauseEffect({
+          onFailure: (cause) => dropSlot(slot, Cause.squash(cause)),
+          onSuccess: () => back(slot) ?? Effect.void
+        })
+      )
+    }
+
+    /** A checked-in connection goes back into service, or is replaced when its time is up. */
+    const back = (slot: Slot<T>): Effect.Effect<void> | undefined => {
+      const time = clock.unsafeCurrentTimeMillis()
+      if (slot.expiresAt <= time || slot.generation < generation) {
+        return dropSlot(slot, "max lifetime reached or disconnectAll")
+      }
+      release(slot, time)
+      return undefined
+    }
+
+    /**
+     * Ends a checkout: closes what its streams left open (Effect closes an outer stream's scope
+     * before an inner one's when a stream fails, so a stream on a checkout may still be open when
+     * the checkout ends), then gives the connection back. `undefined`: nothing left to run.
+     */
+    const finish = (holder: Holder<T>, cause: Cause.Cause<unknown> | undefined): Effect.Effect<void> | undefined => {
+      const open = holder.open
+      if (open === undefined || open.size === 0 || holder.done) return checkinNow(holder, cause)
+      const cursors = [...open]
+      open.clear()
+      return Effect.zipRight(
+        Effect.forEach(cursors, (cursor) => closeCursor(holder, cursor), { discard: true }),
+        Effect.suspend(() => checkinNow(holder, cause) ?? Effect.void)
+      )
+    }
+
     const checkin = (holder: Holder<T>, cause: Cause.Cause<unknown> | undefined): Effect.Effect<void> =>
-      Effect.clockWith((clock) => {
-        if (holder.done) return Effect.void
-        holder.done = true
-        busy -= 1
-        const slot = holder.slot
-        if (slot.holder === holder) slot.holder = undefined
-        if (holder.expired || slot.conn !== holder.conn) return Effect.void
-        if (holder.broken || (cause !== undefined && isDisconnect(cause))) {
-          return dropSlot(slot, cause === undefined ? "broken" : Cause.squash(cause))
-        }
-        const back = (time: number) => {
-          if (slot.expiresAt <= time || slot.generation < generation) {
-            return dropSlot(slot, "max lifetime reached or disconnectAll")
-          }
-          release(slot, time)
-          return Effect.void
-        }
-        if (driver.checkin === undefined) return back(clock.unsafeCurrentTimeMillis())
-        return driver.checkin(holder.conn).pipe(
-          Effect.matchCauseEffect({
-            onFailure: (cause) => dropSlot(slot, Cause.squash(cause)),
-            onSuccess: () => back(clock.unsafeCurrentTimeMillis())
-          })
-        )
-      })
+      Effect.suspend(() => finish(holder, cause) ?? Effect.void)
 
     const causeOf = (exit: Exit.Exit<unknown, unknown>) => Exit.isFailure(exit) ? exit.cause : undefined
 
+    /** The driver's checkout callback, when it has one; a failure gives the connection back. */
+    const checkoutCallback = (holder: Holder<T>, restore: Restore): Effect.Effect<Holder<T>, Pool.CheckoutError<T>> =>
+      driver.checkout === undefined ? Effect.succeed(holder) : restore(driver.checkout(holder.conn)).pipe(
+        Effect.onExit((exit) => Exit.isFailure(exit) ? checkin(holder, exit.cause) : Effect.void),
+        Effect.as(holder)
+      )
+
     // Acquires a holder. Uninterruptible but for the wait in the queue and the driver's checkout
     // callback (a holder is registered before either can be interrupted).
-    const acquireWith = (
-      restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-    ): Effect.Effect<Holder<T>, Pool.CheckoutError<T>> =>
-      Effect.flatMap(takeSlot(restore), ([slot, sent]) => {
-        const holder = hold(slot, sent)
-        if (driver.checkout === undefined) return Effect.succeed(holder)
-        return restore(driver.checkout(holder.conn)).pipe(
-          Effect.onExit((exit) => Exit.isFailure(exit) ? checkin(holder, exit.cause) : Effect.void),
-          Effect.as(holder)
-        )
-      })
+    const acquireWith = (restore: Restore): Effect.Effect<Holder<T>, Pool.CheckoutError<T>> =>
+      driver.checkout === undefined
+        ? take(restore)
+        : Effect.flatMap(take(restore), (holder) => checkoutCallback(holder, restore))
 
     const acquire: Effect.Effect<Holder<T>, Pool.CheckoutError<T>> = Effect.uninterruptibleMask(acquireWith)
 
-    const use = <A, E, R>(
-      f: (holder: Holder<T>) => Effect.Effect<A, E, R>
+    /** Runs `f` on a held connection; gives it back however `f` ends. */
+    const useHolder = <A, E, R>(
+      holder: Holder<T>,
+      restore: Restore,
+      f: (conn: Pool.Checkout<T>) => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E, R> =>
+      Effect.matchCauseEffect(restore(f(checkoutOf(holder))), {
+        onFailure: (cause) => {
+          const rest = finish(holder, cause)
+          return rest === undefined ? Effect.failCause(cause) : Effect.zipRight(rest, Effect.failCause(cause))
+        },
+        onSuccess: (value) => {
+          const rest = finish(holder, undefined)
+          return rest === undefined ? Effect.succeed(value) : Effect.as(rest, value)
+        }
+      })
+
+    // The path every `run`, `transaction` and `query` takes, kept to as few Effect steps as it can:
+    // an idle connection is taken, used and given back without a wait or an extra suspension.
+    const run = <A, E, R>(
+      f: (conn: Pool.Checkout<T>) => Effect.Effect<A, E, R>
     ): Effect.Effect<A, E | Pool.CheckoutError<T>, R> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(acquireWith(restore), (holder) =>
-          Effect.matchCauseEffect(restore(f(holder)), {
-            onFailure: (cause) => Effect.zipRight(checkin(holder, cause), Effect.failCause(cause)),
-            onSuccess: (value) => Effect.as(checkin(holder, undefined), value)
-          }))
-      )
+      Effect.uninterruptibleMask((restore) => {
+        if (driver.checkout === undefined && !closed) {
+          const slot = idle.shift()
+          if (slot !== undefined) return useHolder(hold(slot, clock.unsafeCurrentTimeMillis()), restore, f)
+        }
+        return Effect.flatMap(acquireWith(restore), (holder) => useHolder(holder, restore, f))
+      })
 
     // --- a held connection ----------------------------------------------------------------------
 
-    const checkoutOf = (holder: Holder<T>): Pool.Checkout<T> => {
-      if (holder.checkout) {
-        return holder.checkout
-      }
-      const conn = holder.conn
-      const guard = (allowWhileFailed: boolean): Effect.Effect<never, Timeout | TransactionRollingBack> | undefined =>
-        holder.expired
-          ? Effect.fail(
-            new Timeout({
-              connection: name,
-              operation: "checkout (held past the pool's timeout)",
-              duration: Duration.millis(s.timeout)
+    // A checkout object is made for every operation, so it is one small allocation: its methods
+    // live on a prototype shared by every checkout of the pool. Each is bound to its checkout the
+    // first time it is read and kept there, so `const { query } = conn` works as with plain fields.
+
+    const expiredError = () =>
+      new Timeout({
+        connection: name,
+        operation: "checkout (held past the pool's timeout)",
+        duration: Duration.millis(s.timeout)
+      })
+
+    const guard = (
+      holder: Holder<T>,
+      allowWhileFailed: boolean
+    ): Effect.Effect<never, Timeout | TransactionRollingBack> | undefined =>
+      holder.done
+        ? Effect.dieMessage(
+          `redial: pool "${name}": a connection was used after its checkout ended (keep it inside run, transaction or checkout's scope)`
+        )
+        : holder.expired
+        ? Effect.fail(expiredError())
+        : holder.failed && !allowWhileFailed
+        ? Effect.fail(new TransactionRollingBack({ pool: name }))
+        : undefined
+
+    /** One driver callback on a held connection; a `Disconnect` marks the connection broken. */
+    const call = <A>(
+      holder: Holder<T>,
+      effect: () => Effect.Effect<A, Driver.Failure<T>>,
+      allowWhileFailed = false
+    ): Effect.Effect<A, Pool.CallError<T>> =>
+      Effect.suspend((): Effect.Effect<A, Pool.CallError<T>> => {
+        const blocked = guard(holder, allowWhileFailed)
+        if (blocked) return blocked
+        return Effect.tapError(effect(), (error) =>
+          Effect.sync(() => {
+            if (error instanceof Driver.Disconnect) holder.broken = true
+          }))
+      })
+
+    const prepareOn = (holder: Holder<T>, query: T["query"]) => call(holder, () => driver.prepare(holder.conn, query))
+    const executeOn = (holder: Holder<T>, prepared: T["prepared"], params: ReadonlyArray<unknown> = []) =>
+      call(holder, () => driver.execute(holder.conn, prepared, params))
+    const closeOn = (holder: Holder<T>, prepared: T["prepared"]) =>
+      call(holder, () => driver.close(holder.conn, prepared), true)
+    const queryOn = (holder: Holder<T>, query: T["query"], params: ReadonlyArray<unknown> = []) =>
+      Effect.acquireUseRelease(
+        prepareOn(holder, query),
+        (prepared) => executeOn(holder, prepared, params),
+        (prepared) => Effect.ignore(closeOn(holder, prepared))
+      )
+
+    /** A driver callback run without the checks of `call` (to clean up); `Disconnect` still counts. */
+    const direct = <A>(holder: Holder<T>, effect: Effect.Effect<A, Driver.Failure<T>>): Effect.Effect<void> =>
+      Effect.ignore(Effect.tapError(effect, (error) =>
+        Effect.sync(() => {
+          if (error instanceof Driver.Disconnect) holder.broken = true
+        })))
+
+    /** Deallocates a stream's cursor, then closes its query; each at most once. */
+    const closeCursor = (holder: Holder<T>, open: Cursor<T>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const conn = holder.conn
+        const steps: Array<Effect.Effect<void>> = []
+        if (open.hasCursor) {
+          open.hasCursor = false
+          steps.push(direct(holder, driver.deallocate(conn, open.prepared, open.cursor)))
+        }
+        if (open.hasPrepared) {
+          open.hasPrepared = false
+          steps.push(direct(holder, driver.close(conn, open.prepared)))
+        }
+        return Effect.all(steps, { discard: true })
+      })
+
+    const streamOn = (
+      holder: Holder<T>,
+      query: T["query"],
+      params: ReadonlyArray<unknown>,
+      options: { readonly maxRows: number }
+    ): Stream.Stream<T["row"], Pool.CallError<T>> =>
+      Stream.unwrapScoped(
+        Effect.gen(function*() {
+          const conn = holder.conn
+          const open: Cursor<T> = { prepared: undefined, hasPrepared: false, cursor: undefined, hasCursor: false }
+          // Registered with the checkout, which closes it if it ends first; else closed here.
+          yield* Effect.acquireRelease(
+            Effect.sync(() => (holder.open ??= new Set()).add(open)),
+            () => holder.open?.delete(open) ? closeCursor(holder, open) : Effect.void
+          )
+          yield* Effect.uninterruptible(Effect.map(prepareOn(holder, query), (prepared) => {
+            open.prepared = prepared
+            open.hasPrepared = true
+          }))
+          yield* Effect.uninterruptible(
+            Effect.map(call(holder, () => driver.declare(conn, open.prepared, params)), (cursor) => {
+              open.cursor = cursor
+              open.hasCursor = true
             })
           )
-          : holder.failed && !allowWhileFailed
-          ? Effect.fail(new TransactionRollingBack({ pool: name }))
-          : undefined
-      const call = <A>(
-        effect: () => Effect.Effect<A, Driver.Failure<T>>,
-        allowWhileFailed = false
-      ): Effect.Effect<A, Pool.CallError<T>> =>
-        Effect.suspend((): Effect.Effect<A, Pool.CallError<T>> => {
-          const blocked = guard(allowWhileFailed)
-          if (blocked) {
-            return blocked
-          }
-          return effect().pipe(
-            Effect.tapError((error) =>
-              Effect.sync(() => {
-                if (error instanceof Driver.Disconnect) {
-                  holder.broken = true
+          return Stream.paginateChunkEffect(false, (done: boolean) =>
+            done
+              ? Effect.succeed([Chunk.empty<T["row"]>(), Option.none<boolean>()] as const)
+              : Effect.map(
+                call(holder, () => driver.fetch(conn, open.prepared, open.cursor, options)),
+                (batch) =>
+                  [
+                    Chunk.unsafeFromArray(batch.rows),
+                    batch.done ? Option.none<boolean>() : Option.some(false)
+                  ] as const
+              ))
+        })
+      )
+
+    const transactionOn = <A, E, R>(
+      holder: Holder<T>,
+      f: (conn: Pool.Checkout<T>) => Effect.Effect<A, E, R>,
+      txOptions: { readonly savepoint?: boolean } | undefined
+    ): Effect.Effect<A, E | Pool.CallError<T> | RolledBack, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend((): Effect.Effect<A, E | Pool.CallError<T> | RolledBack, R> => {
+          // A transaction may start while an outer one is rolling back (its calls will fail).
+          const blocked = guard(holder, true)
+          if (blocked) return blocked
+          const conn = holder.conn
+          const self = checkoutOf(holder)
+          if (holder.depth === 0) {
+            // The outermost transaction: begin; commit on success; roll back on anything else.
+            return call(holder, () => driver.begin(conn)).pipe(
+              Effect.zipRight(Effect.sync(() => {
+                holder.depth = 1
+                holder.failed = false
+              })),
+              Effect.zipRight(restore(f(self)).pipe(Effect.exit)),
+              Effect.flatMap((exit) => {
+                const failed = holder.failed
+                holder.depth = 0
+                holder.failed = false
+                if (Exit.isSuccess(exit) && !failed) {
+                  return Effect.as(call(holder, () => driver.commit(conn)), exit.value)
                 }
+                const outcome: Effect.Effect<A, E | RolledBack> = Exit.isSuccess(exit)
+                  ? Effect.fail(new RolledBack({ pool: name }))
+                  : exit
+                // A broken connection cannot roll back (it is dropped, which aborts the
+                // transaction); a rollback that fails does not hide the failure that caused it.
+                return holder.broken
+                  ? outcome
+                  : Effect.zipRight(Effect.ignore(call(holder, () => driver.rollback(conn), true)), outcome)
+              })
+            )
+          }
+          const sp = driver.savepoints
+          if (txOptions?.savepoint && sp) {
+            // A nested transaction on a savepoint: a failure rolls back to it, and only it.
+            const savepoint = `redial_savepoint_${holder.depth}`
+            const failedBefore = holder.failed
+            return call(holder, () => sp.create(conn, savepoint)).pipe(
+              Effect.zipRight(Effect.sync(() => {
+                holder.depth += 1
+              })),
+              Effect.zipRight(restore(f(self)).pipe(Effect.exit)),
+              Effect.flatMap((exit) => {
+                holder.depth -= 1
+                if (Exit.isSuccess(exit)) return Effect.as(call(holder, () => sp.release(conn, savepoint)), exit.value)
+                // Back to the savepoint: what failed inside it is undone, so is the failed mark.
+                return call(holder, () => sp.rollbackTo(conn, savepoint), true).pipe(
+                  Effect.tap(() =>
+                    Effect.sync(() => {
+                      holder.failed = failedBefore
+                    })
+                  ),
+                  Effect.zipRight(exit)
+                )
+              })
+            )
+          }
+          // DBConnection: a nested transaction is a run; if it fails, the whole transaction is failed.
+          holder.depth += 1
+          return restore(f(self)).pipe(
+            Effect.onExit((exit) =>
+              Effect.sync(() => {
+                holder.depth -= 1
+                if (Exit.isFailure(exit)) holder.failed = true
               })
             )
           )
         })
+      )
 
-      const prepare = (query: T["query"]) => call(() => driver.prepare(conn, query))
-      const execute = (prepared: T["prepared"], params: ReadonlyArray<unknown> = []) =>
-        call(() => driver.execute(conn, prepared, params))
-      const close = (prepared: T["prepared"]) => call(() => driver.close(conn, prepared), true)
-      const query = (q: T["query"], params: ReadonlyArray<unknown> = []) =>
-        Effect.acquireUseRelease(
-          prepare(q),
-          (prepared) => execute(prepared, params),
-          (prepared) => Effect.ignore(close(prepared))
-        )
-
-      const stream = (q: T["query"], params: ReadonlyArray<unknown>, options: { readonly maxRows: number }) =>
-        Stream.unwrapScoped(
-          Effect.gen(function*() {
-            const prepared = yield* Effect.acquireRelease(prepare(q), (p) => Effect.ignore(close(p)))
-            const cursor = yield* Effect.acquireRelease(
-              call(() => driver.declare(conn, prepared, params)),
-              (cursor) => Effect.ignore(call(() => driver.deallocate(conn, prepared, cursor), true))
-            )
-            return Stream.paginateChunkEffect(false, (done: boolean) =>
-              done
-                ? Effect.succeed([Chunk.empty<T["row"]>(), Option.none<boolean>()] as const)
-                : Effect.map(
-                  call(() => driver.fetch(conn, prepared, cursor, options)),
-                  (batch) =>
-                    [
-                      Chunk.unsafeFromArray(batch.rows),
-                      batch.done ? Option.none<boolean>() : Option.some(false)
-                    ] as const
-                ))
-          })
-        ) as Stream.Stream<T["row"], Pool.CallError<T>>
-
-      const rollbackTx = call(() => driver.rollback(conn), true)
-
-      const transaction = <A, E, R>(
-        f: (conn: Pool.Checkout<T>) => Effect.Effect<A, E, R>,
-        txOptions?: { readonly savepoint?: boolean }
-      ): Effect.Effect<A, E | Pool.CallError<T> | RolledBack, R> =>
-        Effect.uninterruptibleMask((restore) =>
-          Effect.suspend((): Effect.Effect<A, E | Pool.CallError<T> | RolledBack, R> => {
-            // A transaction may start while an outer one is rolling back (its calls will fail).
-            const blocked = guard(true)
-            if (blocked) return blocked
-            if (holder.depth === 0) {
-              // The outermost transaction: begin; commit on success; roll back on anything else.
-              return call(() => driver.begin(conn)).pipe(
-                Effect.zipRight(Effect.sync(() => {
-                  holder.depth = 1
-                  holder.failed = false
-                })),
-                Effect.zipRight(restore(f(self)).pipe(Effect.exit)),
-                Effect.flatMap((exit) => {
-                  const failed = holder.failed
-                  holder.depth = 0
-                  holder.failed = false
-                  if (Exit.isSuccess(exit) && !failed) {
-                    return Effect.as(call(() => driver.commit(conn)), exit.value)
-                  }
-                  const outcome: Effect.Effect<A, E | RolledBack> = Exit.isSuccess(exit)
-                    ? Effect.fail(new RolledBack({ pool: name }))
-                    : exit
-                  // A broken connection cannot roll back (it is dropped, which aborts the
-                  // transaction); a rollback that fails does not hide the failure that caused it.
-                  return holder.broken ? outcome : Effect.zipRight(Effect.ignore(rollbackTx), outcome)
-                })
-              )
-            }
-            const sp = driver.savepoints
-            if (txOptions?.savepoint && sp) {
-              // A nested transaction on a savepoint: a failure rolls back to it, and only it.
-              const savepoint = `redial_savepoint_${holder.depth}`
-              const failedBefore = holder.failed
-              return call(() => sp.create(conn, savepoint)).pipe(
-                Effect.zipRight(Effect.sync(() => {
-                  holder.depth += 1
-                })),
-                Effect.zipRight(restore(f(self)).pipe(Effect.exit)),
-                Effect.flatMap((exit) => {
-                  holder.depth -= 1
-                  if (Exit.isSuccess(exit)) return Effect.as(call(() => sp.release(conn, savepoint)), exit.value)
-                  // Back to the savepoint: what failed inside it is undone, so is the failed mark.
-                  return call(() => sp.rollbackTo(conn, savepoint), true).pipe(
-                    Effect.tap(() =>
-                      Effect.sync(() => {
-                        holder.failed = failedBefore
-                      })
-                    ),
-                    Effect.zipRight(exit)
-                  )
-                })
-              )
-            }
-            // DBConnection: a nested transaction is a run; if it fails, the whole transaction is failed.
-            holder.depth += 1
-            return restore(f(self)).pipe(
-              Effect.onExit((exit) =>
-                Effect.sync(() => {
-                  holder.depth -= 1
-                  if (Exit.isFailure(exit)) holder.failed = true
-                })
-              )
-            )
-          })
-        )
-
-      const self: Pool.Checkout<T> = {
-        connection: conn,
-        pool: name,
-        prepare,
-        execute,
-        close,
-        query,
-        stream,
-        status: call(() => driver.status(conn)),
-        run: (f) => f(self),
-        transaction,
-        rollback: (reason) => Effect.fail(reason)
-      }
-      holder.checkout = self
-      return self
+    /** Keeps `value` on the checkout as its own `key`: read once, bound for good. */
+    const keep = <K extends keyof Pool.Checkout<T>>(
+      checkout: Pool.Checkout<T>,
+      key: K,
+      value: Pool.Checkout<T>[K]
+    ): Pool.Checkout<T>[K] => {
+      Object.defineProperty(checkout, key, { value, enumerable: true })
+      return value
     }
+
+    class Held implements Pool.Checkout<T> {
+      readonly connection: T["connection"]
+      constructor(readonly holder: Holder<T>) {
+        this.connection = holder.conn
+      }
+      get pool() {
+        return name
+      }
+      get prepare(): Pool.Checkout<T>["prepare"] {
+        const holder = this.holder
+        return keep(this, "prepare", (query) => prepareOn(holder, query))
+      }
+      get execute(): Pool.Checkout<T>["execute"] {
+        const holder = this.holder
+        return keep(this, "execute", (prepared, params) => executeOn(holder, prepared, params))
+      }
+      get close(): Pool.Checkout<T>["close"] {
+        const holder = this.holder
+        return keep(this, "close", (prepared) => closeOn(holder, prepared))
+      }
+      get query(): Pool.Checkout<T>["query"] {
+        const holder = this.holder
+        return keep(this, "query", (query, params) => queryOn(holder, query, params))
+      }
+      get stream(): Pool.Checkout<T>["stream"] {
+        const holder = this.holder
+        return keep(this, "stream", (query, params, options) => streamOn(holder, query, params, options))
+      }
+      get status(): Pool.Checkout<T>["status"] {
+        const holder = this.holder
+        return keep(this, "status", call(holder, () => driver.status(holder.conn)))
+      }
+      get run(): Pool.Checkout<T>["run"] {
+        return keep(this, "run", (f) => f(this))
+      }
+      get transaction(): Pool.Checkout<T>["transaction"] {
+        const holder = this.holder
+        return keep(this, "transaction", (f, txOptions) => transactionOn(holder, f, txOptions))
+      }
+      get rollback(): Pool.Checkout<T>["rollback"] {
+        return rollback
+      }
+    }
+
+    const checkoutOf = (holder: Holder<T>): Pool.Checkout<T> => holder.checkout ??= new Held(holder)
 
     // --- life -------------------------------------------------------------------------------
 
@@ -827,9 +974,6 @@ export const make = <T extends Driver.Types>(
       })
     )
 
-    const run = <A, E, R>(f: (conn: Pool.Checkout<T>) => Effect.Effect<A, E, R>) =>
-      use((holder) => f(checkoutOf(holder)))
-
     const pool: Pool.Pool<T> = {
       name,
       checkout: Effect.map(
@@ -837,8 +981,8 @@ export const make = <T extends Driver.Types>(
         checkoutOf
       ),
       run,
-      transaction: (f) => use((holder) => checkoutOf(holder).transaction(f)),
-      query: (q, params) => use((holder) => checkoutOf(holder).query(q, params)),
+      transaction: (f) => run((conn) => conn.transaction(f)),
+      query: (q, params) => run((conn) => conn.query(q, params)),
       stream: (q, params, streamOptions) =>
         Stream.unwrapScoped(
           Effect.map(
