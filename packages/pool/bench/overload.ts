@@ -5,7 +5,7 @@
  *
  * - redial: `pool.run(() => Effect.sleep(SERVICE_MS))` (live clock) on `Pool.make(driver, { size: 10 })`,
  *   each request its own fiber (`Effect.runCallback`); with the default queueTarget (50 ms) and
- *   queueInterval (2000 ms), and again with queueInterval 500 ms;
+ *   queueInterval (2000 ms), and again with queueInterval 500 ms and 100 ms;
  * - generic-pool and tarn: acquire, `await setTimeout(SERVICE_MS)` (node:timers/promises), release;
  *   their queues have no bound, and their acquire timeout is set to 60 s so that none fails here.
  *
@@ -217,6 +217,7 @@ export const run = async (): Promise<string> => {
   const targets: ReadonlyArray<readonly [() => Promise<Target>, number]> = [
     [() => redial("redial (queueInterval 2000 ms, the default)"), 2 * 2000],
     [() => redial("redial (queueInterval 500 ms)", 500), 2 * 500],
+    [() => redial("redial (queueInterval 100 ms)", 100), 2 * 100],
     [generic, 0],
     [tarn, 0]
   ]
@@ -241,9 +242,10 @@ export const run = async (): Promise<string> => {
       percent((outcomes.dropped + outcomes.timedOut) / offered),
       percent(outcomes.unserved / offered),
       result.windows.map(ms).join(" → "),
-      isRedial ? ms(result.p99Settled) : "",
       isRedial ? `p99 < ${TARGET_MS} ms` : "",
-      isRedial ? met(p99 < TARGET_MS) : ""
+      isRedial ? met(p99 < TARGET_MS) : "",
+      isRedial ? ms(result.p99Settled) : "",
+      isRedial ? met(result.p99Settled < TARGET_MS) : ""
     ]
   })
   const failures = results.filter((result) => result.outcomes.failed > 0)
@@ -259,9 +261,10 @@ export const run = async (): Promise<string> => {
       "dropped / timed out",
       "still queued at the end",
       `p99 by ${WINDOW_MS / 1000}-s window of completion`,
-      "p99 from 2 × queueInterval on",
       "target",
-      "met?"
+      "met? (whole run)",
+      "p99 from 2 × queueInterval on",
+      "met? (from then on)"
     ],
     rows,
     [
@@ -269,7 +272,8 @@ export const run = async (): Promise<string> => {
       `no connection ${GRACE_MS} ms after the last request started (given back unserved). ` +
       `"From 2 × queueInterval on": the requests that finished after that time — CoDel judges an interval by ` +
       `the least wait in it, and the first interval starts with an empty queue, so shedding can begin at the ` +
-      `end of the second.`,
+      `end of the second (DBConnection's rule, kept exactly: a 10-s run at the default 2-s interval spends its ` +
+      `first 4 s queueing without bound, which no rule judged by whole intervals of 2 s can avoid).`,
       ...failures.map((result) => `- ${result.name}: ${result.outcomes.failed} requests failed otherwise.`)
     ]
   )

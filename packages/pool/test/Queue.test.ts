@@ -96,6 +96,48 @@ describe("Pool queue (DBConnection's CoDel)", () => {
       yield* w5.release
     }))
 
+  it.scoped("a backlog of thousands is shed in slices: the check-in serves the first young request at once, every old one gets Dropped with its own wait", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* setup({ queueInterval: 1000 })
+      const log: Array<string> = []
+      const a = yield* request(pool, log, "a")
+      const w1 = yield* request(pool, log, "w1") // waits from 0
+      // t=1000: the poll sees no progress; the interval's minimum (0) is under the target: not slow,
+      // and the new interval's minimum starts at w1's wait (1000 ms)
+      yield* at(1010)
+      yield* a.release // w1 served after 1010 ms
+      yield* TestTime.settle()
+      // 3,000 requests, one every 0.05 ms from t=1011 to t=1161, each giving its connection back at once
+      const backlog: Array<Fiber.RuntimeFiber<void, unknown>> = []
+      const sent: Array<number> = []
+      for (let i = 0; i < 3000; i++) {
+        if (i % 20 === 0) yield* at(1011 + i / 20)
+        sent.push(yield* TestClock.currentTimeMillis)
+        backlog.push(yield* Effect.fork(pool.run(() => Effect.void)))
+      }
+      yield* TestTime.settle()
+      yield* at(1950)
+      const young = yield* request(pool, log, "young")
+      expect((yield* pool.stats).queued).toBe(3001)
+      // t=2005: a boundary, slow (1000 > 50): the head is served, as dequeue_first does; it gives
+      // its connection back at once, and that check-in, slow, sheds every request sent before 1905
+      // and serves the young one
+      yield* at(2005)
+      yield* w1.release
+      yield* TestTime.settle()
+      expect(log.at(-1)).toBe("young got 1 at 2005")
+      const outcomes = yield* Effect.forEach(backlog, (fiber) => Effect.either(Fiber.join(fiber)))
+      expect(outcomes[0]!._tag).toBe("Right")
+      const waits = outcomes.slice(1).map((outcome) =>
+        outcome._tag === "Left" && outcome.left instanceof Dropped ? Duration.toMillis(outcome.left.waited) : undefined
+      )
+      expect(waits).toEqual(sent.slice(1).map((time) => 2005 - time))
+      expect(yield* pool.stats).toMatchObject({ queued: 0, busy: 1 })
+      const dropped = yield* Metric.value(Metric.tagged(metrics.dropped, "pool", "pool"))
+      expect(dropped.count).toBeGreaterThanOrEqual(2999)
+      yield* young.release
+    }))
+
   it.scoped("recovery: when the minimum wait of an interval falls under the target, the pool stops dropping", () =>
     Effect.gen(function*() {
       const { pool } = yield* setup()

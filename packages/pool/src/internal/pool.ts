@@ -239,30 +239,98 @@ export const make = <T extends Driver.Types>(
 
     const closedError = () => new Closed({ connection: name, reason: "ScopeClosed" })
 
-    const drop = (waiter: Waiter<T>, time: number) => {
+    /** Requests waiting (not yet served, dropped, timed out or gone). */
+    let queued = 0
+
+    /** Marks a waiter done, once; false if it was already. */
+    const settle = (waiter: Waiter<T>): boolean => {
+      if (waiter.done) return false
       waiter.done = true
+      queued -= 1
+      return true
+    }
+
+    /** Shifts the entries at the head that are done (served from behind the head, or gone). */
+    const compact = () => {
+      for (let first = waiters.peek(); first !== undefined && first.done; first = waiters.peek()) waiters.shift()
+    }
+
+    // Shedding may drop thousands of requests at once: their errors are made without a stack trace
+    // (it would show the pool's queue, never the caller, and costs ~5 µs an error).
+    const shedError = (waited: number): Dropped => {
+      const limit = Error.stackTraceLimit
+      Error.stackTraceLimit = 0
+      try {
+        return new Dropped({ pool: name, reason: "QueueTimeout", waited: Duration.millis(waited) })
+      } finally {
+        Error.stackTraceLimit = limit
+      }
+    }
+
+    const drop = (waiter: Waiter<T>, time: number) => {
+      if (!settle(waiter)) return
       dropped.unsafeUpdate(1, [])
-      waiter.resume(
-        Effect.fail(new Dropped({ pool: name, reason: "QueueTimeout", waited: Duration.millis(time - waiter.sent) }))
-      )
+      waiter.resume(Effect.fail(shedError(time - waiter.sent)))
     }
 
     const give = (waiter: Waiter<T>, slot: Slot<T>, time: number) => {
-      waiter.done = true
+      settle(waiter)
       waiter.slot = slot
       wait.unsafeUpdate(time - waiter.sent, [])
       waiter.resume(Effect.succeed(slot))
+      compact()
     }
 
     /** The next live waiter, skipping those that left. */
     const head = (): Waiter<T> | undefined => {
-      let first = waiters.peek()
-      while (first !== undefined && first.done) {
-        waiters.shift()
-        first = waiters.peek()
-      }
-      return first
+      compact()
+      return waiters.peek()
     }
+
+    // Requests sent before `shedBefore` are being shed: the timer fiber drops them from the head of
+    // the queue a slice at a time, yielding between slices, so that dropping a backlog of thousands
+    // does not stall the process (DBConnection drops them in the check-in itself: a cheap loop on
+    // the BEAM, ~10 µs a request here counting the failing fiber). Until then they are skipped.
+    let shedBefore = -Infinity
+    const shed = (cutoff: number) => {
+      if (cutoff <= shedBefore) return
+      shedBefore = cutoff
+      const first = waiters.peek()
+      if (first !== undefined && first.sent < cutoff) remind(-Infinity)
+    }
+
+    /** The first live waiter not being shed (binary search past those being shed). */
+    const next = (): Waiter<T> | undefined => {
+      compact()
+      const first = waiters.peek()
+      if (first === undefined || (first.sent >= shedBefore && !first.done)) return first
+      for (
+        let i = waiters.countBefore((w) => w.sent < shedBefore), w = waiters.at(i);
+        w !== undefined;
+        w = waiters.at(++i)
+      ) {
+        if (!w.done) return w
+      }
+      return undefined
+    }
+
+    const SHED_SLICE = 256
+
+    /** Drops the requests being shed, a slice at a time. */
+    const dropShed: Effect.Effect<void> = Effect.suspend(() => {
+      const time = clock.unsafeCurrentTimeMillis()
+      let n = 0
+      for (let first = waiters.peek(); first !== undefined && first.sent < shedBefore; first = waiters.peek()) {
+        if (n === SHED_SLICE) return Effect.zipRight(Effect.sleep(0), dropShed)
+        waiters.shift()
+        if (!first.done) {
+          drop(first, time)
+          n += 1
+        }
+      }
+      compact()
+      return Effect.void
+    })
 
     // DBConnection's dequeue on check-in: at an interval boundary, serve the head and start a new
     // interval (slow if the last one's minimum wait exceeded the target); otherwise serve the head
@@ -272,37 +340,21 @@ export const make = <T extends Driver.Types>(
         const slow = codel.delay > s.target
         codel.next = time + s.interval
         codel.slow = slow
-        const first = head()
+        const first = next()
         if (first === undefined) {
           codel.delay = 0
           return false
         }
-        waiters.shift()
         codel.delay = time - first.sent
         give(first, slot, time)
         return true
       }
-      if (codel.slow) {
-        for (let first = head(); first !== undefined; first = head()) {
-          waiters.shift()
-          if (time - first.sent > 2 * s.target) {
-            drop(first, time)
-            continue
-          }
-          const delay = time - first.sent
-          if (delay < codel.delay) codel.delay = delay
-          give(first, slot, time)
-          return true
-        }
-        codel.delay = 0
-        return false
-      }
-      const first = head()
+      if (codel.slow) shed(time - 2 * s.target)
+      const first = next()
       if (first === undefined) {
         codel.delay = 0
         return false
       }
-      waiters.shift()
       const delay = time - first.sent
       if (delay < codel.delay) codel.delay = delay
       give(first, slot, time)
@@ -441,11 +493,12 @@ export const make = <T extends Driver.Types>(
       })
 
     const tick: Effect.Effect<void> = Effect.gen(function*() {
+      yield* dropShed
       const time = yield* Clock.currentTimeMillis
       // Requests whose deadline passed in the queue (deadlines are in queue order).
       for (let first = head(); first !== undefined && first.sent + s.timeout <= time; first = head()) {
         waiters.shift()
-        first.done = true
+        settle(first)
         first.resume(
           Effect.fail(
             new Timeout({
@@ -476,10 +529,7 @@ export const make = <T extends Driver.Types>(
             codel.slow = true
             codel.delay = delay
             codel.next = time + s.interval
-            for (let w = head(); w !== undefined && w.sent < time - 2 * s.target; w = head()) {
-              waiters.shift()
-              drop(w, time)
-            }
+            shed(time - 2 * s.target)
           } else if (time >= codel.next) {
             codel.slow = false
             codel.delay = delay
@@ -490,6 +540,7 @@ export const make = <T extends Driver.Types>(
           codel.lastSent = first === undefined ? time : first.sent
         }
         codel.poll = time + s.interval
+        yield* dropShed
       }
       // Idle pings: connections idle since before the previous tick; expired ones are replaced.
       if (time >= codel.idle) {
@@ -510,7 +561,7 @@ export const make = <T extends Driver.Types>(
         }
         yield* Metric.set(Metric.tagged(metrics.idle, "pool", name), idle.length)
         yield* Metric.set(Metric.tagged(metrics.busy, "pool", name), busy)
-        yield* Metric.set(Metric.tagged(metrics.queued, "pool", name), waiters.length)
+        yield* Metric.set(Metric.tagged(metrics.queued, "pool", name), queued)
       }
     })
 
@@ -551,12 +602,13 @@ export const make = <T extends Driver.Types>(
           Effect.async<Slot<T>, Dropped | Timeout | Closed>((resume) => {
             ;(waiter as { resume: Waiter<T>["resume"] }).resume = resume
             waiters.push(waiter)
+            queued += 1
             remind(time + s.timeout)
           })
         ),
         {
           onFailure: (cause) => {
-            waiter.done = true
+            settle(waiter)
             const slot = waiter.slot
             waiter.slot = undefined
             if (slot !== undefined) release(slot, clock.unsafeCurrentTimeMillis())
@@ -967,7 +1019,7 @@ export const make = <T extends Driver.Types>(
         closed = true
         for (let w = head(); w !== undefined; w = head()) {
           waiters.shift()
-          w.done = true
+          settle(w)
           w.resume(Effect.fail(closedError()))
         }
         return Fiber.interrupt(timerFiber)
@@ -993,7 +1045,7 @@ export const make = <T extends Driver.Types>(
       stats: Effect.sync(() => {
         let up = 0
         for (const slot of slots) if (slot.conn !== undefined) up += 1
-        return { size: s.size, idle: idle.length, busy, connecting: s.size - up, queued: waiters.length }
+        return { size: s.size, idle: idle.length, busy, connecting: s.size - up, queued }
       }),
       disconnectAll: Effect.suspend(() => {
         generation += 1

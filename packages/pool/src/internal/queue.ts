@@ -32,6 +32,26 @@ export class Fifo<A> {
     return item
   }
 
+  /** The entry `index` places behind the head. */
+  at(index: number): A | undefined {
+    return this.items[this.head + index]
+  }
+
+  /**
+   * How many entries at the head satisfy `before`, for a predicate that holds for a prefix of
+   * the queue and for nothing after it (a binary search: O(log n)).
+   */
+  countBefore(before: (item: A) => boolean): number {
+    let low = this.head
+    let high = this.items.length
+    while (low < high) {
+      const middle = (low + high) >>> 1
+      if (before(this.items[middle] as A)) low = middle + 1
+      else high = middle
+    }
+    return low - this.head
+  }
+
   /** Removes one entry anywhere in the queue (O(n)); for the rare paths. */
   remove(item: A): boolean {
     const index = this.items.indexOf(item, this.head)
