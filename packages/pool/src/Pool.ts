@@ -58,7 +58,9 @@ export type CallError<T extends Driver.Types> = Driver.Failure<T> | TransactionR
 export type CheckoutError<T extends Driver.Types> = Dropped | Timeout | Closed | Driver.Failure<T>
 
 /**
- * A connection held by a caller.
+ * A connection held by a caller, for as long as its `run`, `transaction` or `checkout` scope
+ * lasts. Its methods may be destructured (`({ query }) => query(...)`). Used after that scope
+ * ended, a call dies with a message naming the pool: the connection may be someone else's by then.
  *
  * @since 0.1.0
  * @category models
