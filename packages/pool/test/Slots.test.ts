@@ -51,7 +51,7 @@ describe("Pool slots and metrics", () => {
       const pool = yield* Pool.make(simple.driver, { size: 1, name: "metered", queueTarget: 50, queueInterval: 100 })
       yield* TestTime.settle()
       expect(yield* pool.stats).toEqual({ size: 1, idle: 1, busy: 0, connecting: 0, queued: 0 })
-      // served after waiting 40 ms: recorded in the wait histogram
+      // one request served at once (a wait of 0), one after waiting 40 ms: both in the histogram
       const holder = yield* Effect.fork(pool.run(() => Effect.sleep("40 millis")))
       yield* TestTime.settle()
       const queued = yield* Effect.fork(pool.run(() => Effect.void))
@@ -61,8 +61,10 @@ describe("Pool slots and metrics", () => {
       yield* Fiber.join(holder)
       yield* Fiber.join(queued)
       const wait = yield* Metric.value(Metric.tagged(metrics.wait, "pool", "metered"))
-      expect(MetricState.isHistogramState(wait) && wait.count).toBe(1)
+      expect(MetricState.isHistogramState(wait) && wait.count).toBe(2)
+      expect(wait.min).toBe(0)
       expect(wait.max).toBe(40)
+      expect(wait.sum).toBe(40)
       // stuck for two intervals: the next request is dropped, and counted
       const stuck = yield* Effect.fork(pool.run(() => Effect.never))
       yield* TestTime.settle()

@@ -653,7 +653,10 @@ export const make = <T extends Driver.Types>(
       const time = clock.unsafeCurrentTimeMillis()
       if (closed) return Effect.fail(closedError())
       const slot = idle.shift()
-      if (slot !== undefined) return Effect.succeed(hold(slot, time))
+      if (slot !== undefined) {
+        wait.unsafeUpdate(0, [])
+        return Effect.succeed(hold(slot, time))
+      }
       if (!s.queue) return Effect.fail(new Dropped({ pool: name, reason: "QueueDisabled", waited: Duration.zero }))
       return waitForSlot(time, restore)
     }
@@ -757,7 +760,10 @@ export const make = <T extends Driver.Types>(
       Effect.uninterruptibleMask((restore) => {
         if (driver.checkout === undefined && !closed) {
           const slot = idle.shift()
-          if (slot !== undefined) return useHolder(hold(slot, clock.unsafeCurrentTimeMillis()), restore, f)
+          if (slot !== undefined) {
+            wait.unsafeUpdate(0, [])
+            return useHolder(hold(slot, clock.unsafeCurrentTimeMillis()), restore, f)
+          }
         }
         return Effect.flatMap(acquireWith(restore), (holder) => useHolder(holder, restore, f))
       })
