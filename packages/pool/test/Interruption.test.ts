@@ -2,8 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Reconnect } from "@redial/core"
 import { Driver, Pool } from "@redial/pool"
 import { TestTime } from "@redial/testing"
-import { Duration, Effect, FastCheck as fc, Fiber, TestClock } from "effect"
+import { Duration, Effect, FastCheck as fc, Fiber, Option, Stream, TestClock } from "effect"
 import * as Simple from "./support/simpleDriver.js"
+import * as TestDriver from "./support/testDriver.js"
 
 /** What one caller does once it has a connection. */
 type Action =
@@ -115,6 +116,99 @@ describe("Pool interruption safety", () => {
         expect(new Set(ids).size).toBe(size)
       })),
     { fastCheck: { numRuns: 50 } }
+  )
+
+  it.effect.prop(
+    "streams, transactions and savepoints interrupted, failed, broken or timed out anywhere leave no cursor, prepared query or transaction open",
+    [fc.record({
+      size: fc.integer({ min: 1, max: 2 }),
+      timeout: grid(600).map((t) => t + 100),
+      callers: fc.array(
+        fc.record({
+          start: grid(600),
+          use: fc.oneof(
+            fc.record({ _tag: fc.constant("Stream" as const), rows: fc.nat(12), take: fc.nat(12) }),
+            fc.record({ _tag: fc.constant("StreamFails" as const), rows: fc.nat(12) }),
+            fc.record({ _tag: fc.constant("Transaction" as const), fail: fc.boolean(), savepoint: fc.boolean() }),
+            fc.record({ _tag: fc.constant("Break" as const) })
+          ),
+          inTransaction: fc.boolean(),
+          interruptAfter: fc.option(grid(400), { nil: undefined })
+        }),
+        { minLength: 1, maxLength: 15 }
+      )
+    })],
+    ([{ callers, size, timeout }]) =>
+      Effect.scoped(Effect.gen(function*() {
+        // every callback takes 10 ms (fetch 25 ms), so interruptions land inside them
+        const driver = yield* TestDriver.make({
+          savepoints: true,
+          delays: {
+            prepare: "10 millis",
+            declare: "10 millis",
+            fetch: "25 millis",
+            execute: "10 millis",
+            begin: "10 millis"
+          }
+        })
+        const pool = yield* Pool.make(driver, {
+          size,
+          timeout,
+          queueTarget: 20,
+          queueInterval: 100,
+          policy: Reconnect.fixed("10 millis")
+        })
+        yield* TestDriver.awaitIdle(pool, size)
+        const origin = yield* TestClock.currentTimeMillis
+        const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+        for (const c of [...callers].sort((a, b) => a.start - b.start)) {
+          const now = (yield* TestClock.currentTimeMillis) - origin
+          if (c.start > now) yield* TestClock.adjust(Duration.millis(c.start - now))
+          const body = (conn: Pool.Checkout<TestDriver.TestTypes>): Effect.Effect<unknown, unknown> => {
+            const u = c.use
+            switch (u._tag) {
+              case "Stream":
+                return Stream.runDrain(Stream.take(conn.stream(`rows:${u.rows}`, [], { maxRows: 3 }), u.take))
+              case "StreamFails":
+                return Stream.runForEach(
+                  conn.stream(`rows:${u.rows}`, [], { maxRows: 2 }),
+                  (row) => row === 3 ? Effect.fail("consumer failed" as const) : Effect.void
+                )
+              case "Transaction":
+                return conn.transaction(
+                  (tx) => Effect.zipRight(tx.query("insert"), u.fail ? tx.rollback("no" as const) : Effect.void),
+                  { savepoint: u.savepoint }
+                )
+              case "Break":
+                return Effect.zipRight(conn.query("select"), Effect.fail(new Driver.Disconnect({ cause: "broken" })))
+            }
+          }
+          const op = c.inTransaction ? pool.transaction(body) : pool.run(body)
+          const fiber = yield* Effect.fork(Effect.exit(op))
+          fibers.push(fiber)
+          if (c.interruptAfter !== undefined) {
+            yield* Effect.fork(Effect.zipRight(Effect.sleep(Duration.millis(c.interruptAfter)), Fiber.interrupt(fiber)))
+          }
+          yield* TestTime.settle(5)
+        }
+        for (let i = 0; i < 16; i++) {
+          yield* TestClock.adjust("250 millis")
+          yield* TestTime.settle(5)
+        }
+        for (const fiber of fibers) yield* Fiber.await(fiber)
+        const stats = yield* pool.stats
+        expect(stats).toMatchObject({ busy: 0, queued: 0, idle: size })
+        expect(yield* driver.openCursors).toBe(0)
+        expect(yield* driver.openPrepared).toBe(0)
+        const violations = yield* driver.violations
+        if (violations.length > 0) expect([violations, yield* driver.log]).toEqual([[], []])
+        expect(yield* driver.openConnections).toBe(size)
+        for (const id of yield* driver.connections) {
+          expect(yield* driver.transactionStatus(id)).toEqual(Option.some("idle"))
+          expect(yield* driver.savepointStack(id)).toEqual([])
+        }
+      })),
+    { fastCheck: { numRuns: 40 } }
   )
 
   it.scoped("a waiter interrupted right after it was handed a connection gives it back", () =>

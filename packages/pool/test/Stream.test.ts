@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Timeout } from "@redial/core"
 import { TestTime } from "@redial/testing"
 import { Chunk, Data, Effect, Exit, FastCheck as fc, Fiber, Option, Stream, TestClock } from "effect"
 import { Disconnect } from "../src/Driver.js"
@@ -201,6 +202,28 @@ describe("Stream", () => {
           )
           expect(id).toBe(2)
           expect(yield* driver.connections).toEqual([2])
+          yield* expectClean(driver, pool)
+        }))
+
+      it.scoped("held past the pool's timeout mid-fetch: the stream fails with Timeout; nothing more is sent on the dropped connection", () =>
+        Effect.gen(function*() {
+          const { driver, pool } = yield* setup({ delays: { fetch: "40 millis" } }, { timeout: 100 })
+          const fiber = yield* Effect.fork(Stream.runCollect(source.stream(pool, "rows:10", 2)))
+          yield* TestClock.adjust("100 millis") // fetches at 0, 40, 80: the third is in flight
+          yield* TestTime.settle()
+          expect(yield* driver.log).toContain("disconnect 1") // the pool dropped the connection
+          yield* TestClock.adjust("40 millis") // the fetch returns, failing: its socket was closed
+          const error = yield* Effect.flip(Fiber.join(fiber))
+          expect(error).toBeInstanceOf(Timeout)
+          expect((error as Timeout).operation).toBe("checkout (held past the pool's timeout)")
+          const log = yield* driver.log
+          expect(log.slice(log.indexOf("disconnect 1"))).not.toContainEqual(expect.stringMatching(/ 1 rows:10$/))
+          expect(yield* driver.violations).toEqual([])
+          const id = yield* TestTime.advanceUntilDone(
+            pool.run((conn) => Effect.succeed(conn.connection.id)),
+            { step: "1 millis", limit: "10 millis" }
+          )
+          expect(id).toBe(2)
           yield* expectClean(driver, pool)
         }))
 

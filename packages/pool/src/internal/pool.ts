@@ -804,10 +804,12 @@ export const make = <T extends Driver.Types>(
       Effect.suspend((): Effect.Effect<A, Pool.CallError<T>> => {
         const blocked = guard(holder, allowWhileFailed)
         if (blocked) return blocked
-        return Effect.tapError(effect(), (error) =>
-          Effect.sync(() => {
-            if (error instanceof Driver.Disconnect) holder.broken = true
-          }))
+        return Effect.catchAll(effect(), (error): Effect.Effect<never, Pool.CallError<T>> => {
+          // Held past the pool's timeout, the connection was closed under the call: say so.
+          if (holder.expired) return Effect.fail(expiredError())
+          if (error instanceof Driver.Disconnect) holder.broken = true
+          return Effect.fail(error)
+        })
       })
 
     const prepareOn = (holder: Holder<T>, query: T["query"]) => call(holder, () => driver.prepare(holder.conn, query))
@@ -829,10 +831,18 @@ export const make = <T extends Driver.Types>(
           if (error instanceof Driver.Disconnect) holder.broken = true
         })))
 
-    /** Deallocates a stream's cursor, then closes its query; each at most once. */
+    /**
+     * Deallocates a stream's cursor, then closes its query; each at most once. Not on a connection
+     * the pool dropped or a callback reported broken: its end closed them on the server.
+     */
     const closeCursor = (holder: Holder<T>, open: Cursor<T>): Effect.Effect<void> =>
       Effect.suspend(() => {
         const conn = holder.conn
+        if (holder.expired || holder.broken || holder.slot.conn !== conn) {
+          open.hasCursor = false
+          open.hasPrepared = false
+          return Effect.void
+        }
         const steps: Array<Effect.Effect<void>> = []
         if (open.hasCursor) {
           open.hasCursor = false

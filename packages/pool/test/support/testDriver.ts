@@ -247,10 +247,18 @@ export const make = (options: Options = {}): Effect.Effect<TestDriver> =>
         log.push(entry)
         const delay = delays.get(callback)
         const next = nextScripted(callback)
+        // Released before the call: a misuse. Released while the call was under way (its delay):
+        // the pool closed the connection under it, as it does to a checkout held past its
+        // timeout; a real driver's call fails then, with its socket.
+        const liveAtStart = live.has(connection.id)
         const run = Effect.suspend((): Effect.Effect<A, TestDriverError | Disconnect> => {
           const state = live.get(connection.id)
           if (state === undefined) {
-            return Effect.fail(violation(`${entry}: the connection was released`))
+            return liveAtStart
+              ? Effect.fail(
+                new Disconnect({ cause: new Error(`connection ${connection.id} was closed during ${entry}`) })
+              )
+              : Effect.fail(violation(`${entry}: the connection was released`))
           }
           if (state.killed) {
             return Effect.fail(new Disconnect({ cause: new Error(`connection ${connection.id} is broken`) }))
