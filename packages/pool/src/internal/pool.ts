@@ -179,6 +179,9 @@ interface Codel {
 
 const noResume = (): void => {}
 
+/** How many shed requests the timer drops before it lets the event loop run. */
+const SHED_SLICE = 256
+
 /** `Checkout.rollback`: the transaction fails with `reason`, so it rolls back. */
 const rollback = <E>(reason: E): Effect.Effect<never, E> => Effect.fail(reason)
 
@@ -288,8 +291,8 @@ export const make = <T extends Driver.Types>(
     }
 
     // Requests sent before `shedBefore` are being shed: the timer fiber drops them from the head of
-    // the queue a slice at a time, yielding between slices, so that dropping a backlog of thousands
-    // does not stall the process (DBConnection drops them in the check-in itself: a cheap loop on
+    // the queue SHED_SLICE at a time, with a turn of the event loop between slices (`sleep(0)`), so
+    // that dropping a backlog of thousands does not stall the process (DBConnection drops them in the check-in itself: a cheap loop on
     // the BEAM, ~10 µs a request here counting the failing fiber). Until then they are skipped.
     let shedBefore = -Infinity
     const shed = (cutoff: number) => {
@@ -313,8 +316,6 @@ export const make = <T extends Driver.Types>(
       }
       return undefined
     }
-
-    const SHED_SLICE = 256
 
     /** Drops the requests being shed, a slice at a time. */
     const dropShed: Effect.Effect<void> = Effect.suspend(() => {
