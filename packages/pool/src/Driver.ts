@@ -85,6 +85,16 @@ export interface Driver<T extends Types> {
   readonly connect: (
     attempt: Connection.Attempt<T["config"]>
   ) => Effect.Effect<T["connection"], T["error"], Scope.Scope>
+  /**
+   * Completes when the connection is lost on its own (its socket closed, the server ended the
+   * session): the pool drops it at once, idle or not, and its slot reconnects. Without it a dead
+   * idle connection is found by the next idle ping or the next caller (DBConnection's connection
+   * process hears of it from its socket).
+   *
+   * @example
+   * lost: (client) => Effect.async<void>((resume) => void client.once("end", () => resume(Effect.void)))
+   */
+  readonly lost?: (connection: T["connection"]) => Effect.Effect<void>
   /** Called before a connection is dropped, with the reason (DBConnection's `disconnect/2`). */
   readonly disconnect?: (connection: T["connection"], cause: unknown) => Effect.Effect<void>
   /** Called when a connection is handed to a caller. */

@@ -114,6 +114,7 @@ export interface Checkout<T extends Driver.Types> {
 export interface Stats {
   readonly size: number
   readonly idle: number
+  /** Checked out, or being pinged. */
   readonly busy: number
   /** Slots connecting or waiting to reconnect. */
   readonly connecting: number

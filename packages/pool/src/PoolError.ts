@@ -20,10 +20,17 @@ export class Dropped extends Data.TaggedError("Dropped")<{
   readonly reason: "QueueTimeout" | "QueueDisabled"
   /** How long the request waited in the queue. */
   readonly waited: Duration.Duration
+  /** How many of the pool's connections were up when it was dropped (0: the database is unreachable). */
+  readonly connected: number
 }> {
   override get message(): string {
     if (this.reason === "QueueDisabled") {
       return `Pool "${this.pool}": connection not available and queuing is disabled.`
+    }
+    if (this.connected === 0) {
+      return `Pool "${this.pool}": no connection is up (every slot is reconnecting) and the request was dropped ` +
+        `from the queue after ${Math.round(Duration.toMillis(this.waited))} ms. Ensure the database is available ` +
+        `and that you can connect to it: each slot's connect errors are logged under its name ("${this.pool}[0]", …).`
     }
     return `Pool "${this.pool}": connection not available and request was dropped from queue after ${
       Math.round(Duration.toMillis(this.waited))

@@ -119,7 +119,7 @@ describe("Pool interruption safety", () => {
   )
 
   it.effect.prop(
-    "streams, transactions and savepoints interrupted, failed, broken or timed out anywhere leave no cursor, prepared query or transaction open",
+    "streams, transactions and savepoints interrupted, failed, broken, lost or timed out anywhere leave no cursor, prepared query or transaction open",
     [fc.record({
       size: fc.integer({ min: 1, max: 2 }),
       timeout: grid(600).map((t) => t + 100),
@@ -130,7 +130,8 @@ describe("Pool interruption safety", () => {
             fc.record({ _tag: fc.constant("Stream" as const), rows: fc.nat(12), take: fc.nat(12) }),
             fc.record({ _tag: fc.constant("StreamFails" as const), rows: fc.nat(12) }),
             fc.record({ _tag: fc.constant("Transaction" as const), fail: fc.boolean(), savepoint: fc.boolean() }),
-            fc.record({ _tag: fc.constant("Break" as const) })
+            fc.record({ _tag: fc.constant("Break" as const) }),
+            fc.record({ _tag: fc.constant("Lose" as const), midStream: fc.boolean() })
           ),
           inTransaction: fc.boolean(),
           interruptAfter: fc.option(grid(400), { nil: undefined })
@@ -143,6 +144,7 @@ describe("Pool interruption safety", () => {
         // every callback takes 10 ms (fetch 25 ms), so interruptions land inside them
         const driver = yield* TestDriver.make({
           savepoints: true,
+          reportsLoss: true,
           delays: {
             prepare: "10 millis",
             declare: "10 millis",
@@ -181,6 +183,14 @@ describe("Pool interruption safety", () => {
                 )
               case "Break":
                 return Effect.zipRight(conn.query("select"), Effect.fail(new Driver.Disconnect({ cause: "broken" })))
+              case "Lose":
+                // the server ends the session under the caller: mid-stream, or before a query
+                return u.midStream
+                  ? Stream.runForEach(
+                    conn.stream("rows:6", [], { maxRows: 2 }),
+                    (row) => row === 3 ? driver.kill(conn.connection.id) : Effect.void
+                  )
+                  : Effect.zipRight(driver.kill(conn.connection.id), conn.query("select"))
             }
           }
           const op = c.inTransaction ? pool.transaction(body) : pool.run(body)

@@ -89,7 +89,7 @@ describe("Pool queue (DBConnection's CoDel)", () => {
       expect(log).toEqual(["a got 1 at 0", "w1 got 1 at 120", "w2 got 1 at 130", "w3 got 1 at 250", "w5 got 1 at 260"])
       const error = yield* Effect.flip(Fiber.join(w4.fiber))
       expect(error).toBeInstanceOf(Dropped)
-      expect(error).toMatchObject({ reason: "QueueTimeout", pool: "pool" })
+      expect(error).toMatchObject({ reason: "QueueTimeout", pool: "pool", connected: 1 })
       expect(Duration.toMillis((error as Dropped).waited)).toBe(110)
       expect(error.message).toContain("dropped from queue after 110 ms")
       expect(error.message).toContain(`Pool "pool"`)
@@ -259,7 +259,12 @@ describe("Pool queue (DBConnection's CoDel)", () => {
       yield* TestTime.settle()
       // the timer sheds it once the queue made no progress over two intervals
       yield* at(3000)
-      expect(yield* Effect.flip(Fiber.join(early))).toBeInstanceOf(Dropped)
+      const shed = yield* Effect.flip(Fiber.join(early))
+      expect(shed).toBeInstanceOf(Dropped)
+      // its message says what is wrong: no connection is up, not a slow pool
+      expect(shed).toMatchObject({ connected: 0, reason: "QueueTimeout" })
+      expect(shed.message).toContain(`Pool "pool": no connection is up (every slot is reconnecting)`)
+      expect(shed.message).toContain(`"pool[0]"`)
       // the database comes back: the slots reconnect by their policy, and queued callers are served
       const waiting = yield* Effect.fork(pool.run((conn) => Effect.succeed(conn.connection.id)))
       yield* TestTime.settle()

@@ -27,7 +27,9 @@ import { Fifo } from "./queue.js"
 export const metrics = {
   size: Metric.gauge("redial_pool_size", { description: "Slots of the pool" }),
   idle: Metric.gauge("redial_pool_idle", { description: "Idle connections (sampled every idleInterval)" }),
-  busy: Metric.gauge("redial_pool_busy", { description: "Checked-out connections (sampled every idleInterval)" }),
+  busy: Metric.gauge("redial_pool_busy", {
+    description: "Connections checked out or being pinged (sampled every idleInterval)"
+  }),
   queued: Metric.gauge("redial_pool_queued", { description: "Requests waiting (sampled every idleInterval)" }),
   wait: Metric.histogram(
     "redial_pool_wait_ms",
@@ -258,13 +260,25 @@ export const make = <T extends Driver.Types>(
       for (let first = waiters.peek(); first !== undefined && first.done; first = waiters.peek()) waiters.shift()
     }
 
+    /** Slots with a connection in service. */
+    const connected = (): number => {
+      let up = 0
+      for (const slot of slots) if (slot.conn !== undefined) up += 1
+      return up
+    }
+
     // Shedding may drop thousands of requests at once: their errors are made without a stack trace
     // (it would show the pool's queue, never the caller, and costs ~5 µs an error).
     const shedError = (waited: number): Dropped => {
       const limit = Error.stackTraceLimit
       Error.stackTraceLimit = 0
       try {
-        return new Dropped({ pool: name, reason: "QueueTimeout", waited: Duration.millis(waited) })
+        return new Dropped({
+          pool: name,
+          reason: "QueueTimeout",
+          waited: Duration.millis(waited),
+          connected: connected()
+        })
       } finally {
         Error.stackTraceLimit = limit
       }
@@ -383,6 +397,21 @@ export const make = <T extends Driver.Types>(
       )
     }
 
+    /**
+     * The driver reported the connection lost: out of service at once (the slot's manager
+     * reconnects). A checkout holding it finds out from its next call; its check-in is a no-op.
+     */
+    const lostFrom = (slot: Slot<T> | undefined, conn: T["connection"]): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (slot === undefined || slot.conn !== conn) return Effect.void
+        slot.conn = undefined
+        idle.remove(slot)
+        const signal = slot.dropped
+        slot.dropped = undefined
+        if (signal) Deferred.unsafeDone(signal, Exit.void)
+        return driver.disconnect ? driver.disconnect(conn, "connection lost") : Effect.void
+      })
+
     const lifetime = Effect.suspend(() => {
       const range = s.lifetime
       if (range === undefined) return Effect.succeed(Infinity)
@@ -396,6 +425,9 @@ export const make = <T extends Driver.Types>(
     const makeSlot = (index: number) =>
       Effect.gen(function*() {
         const configure = options.configure
+        const lost = driver.lost
+        // The slot, once made (a connection can only be lost after the slot put it in service).
+        const made: { slot: Slot<T> | undefined } = { slot: undefined }
         const manager = yield* Connection.make<T["connection"], unknown, never, T["config"]>({
           name: `${name}[${index}]`,
           config: options.config as T["config"],
@@ -406,6 +438,7 @@ export const make = <T extends Driver.Types>(
             }
             : {}),
           acquire: (attempt) => driver.connect(attempt),
+          ...(lost ? { lost: (conn: T["connection"]) => Effect.zipRight(lost(conn), lostFrom(made.slot, conn)) } : {}),
           ...(options.afterConnect ? { afterConnect: options.afterConnect } : {}),
           policy: options.policy ?? Reconnect.defaultPolicy,
           ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout })
@@ -420,6 +453,7 @@ export const make = <T extends Driver.Types>(
           dropped: undefined,
           holder: undefined
         }
+        made.slot = slot
         const monitor = Effect.gen(function*() {
           let previous: T["connection"] | undefined = undefined
           while (true) {
@@ -658,7 +692,11 @@ export const make = <T extends Driver.Types>(
         wait.unsafeUpdate(0, [])
         return Effect.succeed(hold(slot, time))
       }
-      if (!s.queue) return Effect.fail(new Dropped({ pool: name, reason: "QueueDisabled", waited: Duration.zero }))
+      if (!s.queue) {
+        return Effect.fail(
+          new Dropped({ pool: name, reason: "QueueDisabled", waited: Duration.zero, connected: connected() })
+        )
+      }
       return waitForSlot(time, restore)
     }
 
@@ -785,13 +823,15 @@ export const make = <T extends Driver.Types>(
     const guard = (
       holder: Holder<T>,
       allowWhileFailed: boolean
-    ): Effect.Effect<never, Timeout | TransactionRollingBack> | undefined =>
+    ): Effect.Effect<never, Timeout | TransactionRollingBack | Driver.Disconnect> | undefined =>
       holder.done
         ? Effect.dieMessage(
           `redial: pool "${name}": a connection was used after its checkout ended (keep it inside run, transaction or checkout's scope)`
         )
         : holder.expired
         ? Effect.fail(expiredError())
+        : holder.slot.conn !== holder.conn
+        ? Effect.fail(new Driver.Disconnect({ cause: `pool "${name}": the connection was lost` }))
         : holder.failed && !allowWhileFailed
         ? Effect.fail(new TransactionRollingBack({ pool: name }))
         : undefined
@@ -1060,9 +1100,7 @@ export const make = <T extends Driver.Types>(
           )
         ),
       stats: Effect.sync(() => {
-        let up = 0
-        for (const slot of slots) if (slot.conn !== undefined) up += 1
-        return { size: s.size, idle: idle.length, busy, connecting: s.size - up, queued }
+        return { size: s.size, idle: idle.length, busy, connecting: s.size - connected(), queued }
       }),
       disconnectAll: Effect.suspend(() => {
         generation += 1

@@ -10,7 +10,7 @@
  * `violations`, and the calls that cannot go on fail with a `TestDriverError`.
  */
 import type { TestConnector } from "@redial/testing"
-import { Data, Duration, Effect, Option } from "effect"
+import { Data, Deferred, Duration, Effect, Exit, FiberId, Option } from "effect"
 import type { Scope } from "effect"
 import type * as Driver from "../../src/Driver.js"
 import { Disconnect } from "../../src/Driver.js"
@@ -80,6 +80,8 @@ export interface Options {
   /** The connect attempts, in order; then `connectOtherwise` (default: succeed). */
   readonly connectScript?: ReadonlyArray<ConnectStep>
   readonly connectOtherwise?: ConnectStep
+  /** Offer `lost`, which completes when a connection is killed (default false). */
+  readonly reportsLoss?: boolean
   /** A delay (on `Clock`) before every call of a callback. */
   readonly delays?: Partial<Record<Callback, Duration.DurationInput>>
 }
@@ -105,7 +107,7 @@ export interface TestDriver extends Driver.Driver<TestTypes> {
   readonly scriptConnect: (...steps: ReadonlyArray<ConnectStep>) => Effect.Effect<void>
   /** Sets the step used once the connect script is empty. */
   readonly connectOtherwise: (step: ConnectStep) => Effect.Effect<void>
-  /** Breaks a connection: every later call on it fails with `Disconnect`. */
+  /** Breaks a connection: every later call on it fails with `Disconnect`; `lost` (if offered) completes. */
   readonly kill: (id: number) => Effect.Effect<void>
   /** How many connect attempts started. */
   readonly connectAttempts: Effect.Effect<number>
@@ -135,6 +137,8 @@ interface ConnectionState {
   readonly connection: TestConnection
   status: Driver.TransactionStatus
   killed: boolean
+  /** Completed when the connection is killed (for `lost`). */
+  readonly lost: Deferred.Deferred<void>
   readonly prepared: Map<number, TestPrepared>
   readonly cursors: Map<number, CursorState>
   savepoints: Array<string>
@@ -217,6 +221,7 @@ export const make = (options: Options = {}): Effect.Effect<TestDriver> =>
               connection,
               status: "idle",
               killed: false,
+              lost: Deferred.unsafeMake(FiberId.none),
               prepared: new Map(),
               cursors: new Map(),
               savepoints: []
@@ -447,7 +452,10 @@ export const make = (options: Options = {}): Effect.Effect<TestDriver> =>
       kill: (id) =>
         Effect.sync(() => {
           const state = live.get(id)
-          if (state !== undefined) state.killed = true
+          if (state !== undefined) {
+            state.killed = true
+            Deferred.unsafeDone(state.lost, Exit.void)
+          }
         }),
       connectAttempts: Effect.sync(() => attempts),
       connections: Effect.sync(() => [...live.keys()]),
@@ -460,7 +468,17 @@ export const make = (options: Options = {}): Effect.Effect<TestDriver> =>
       violations: Effect.sync(() => [...violations])
     }
 
-    return options.savepoints === true ? { ...driver, ...controls, savepoints } : { ...driver, ...controls }
+    const lost = (connection: TestConnection): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const state = live.get(connection.id)
+        return state === undefined ? Effect.void : Deferred.await(state.lost)
+      })
+    return {
+      ...driver,
+      ...controls,
+      ...(options.savepoints === true ? { savepoints } : {}),
+      ...(options.reportsLoss === true ? { lost } : {})
+    }
   })
 
 /** The kinds of entries that touch queries and transactions (no connect, ping, checkout, checkin). */
