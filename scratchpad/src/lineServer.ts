@@ -1,6 +1,7 @@
 /**
- * A tiny line protocol over TCP, for the demo: the server answers `HELLO` with `WELCOME` (the
- * handshake of every new connection) and `PING` with `PONG`. The client sends a line and reads
+ * A tiny line protocol over TCP, for the demos: the server answers `HELLO` with `WELCOME` (the
+ * handshake of every new connection), `PING` with `PONG`, `BEGIN` / `COMMIT` / `ROLLBACK` with
+ * `OK`, `ECHO text` with `text`, and anything else with `ERR`. The client sends a line and reads
  * the next one, in order.
  */
 import * as Data from "effect/Data"
@@ -19,6 +20,14 @@ export class SocketError extends Data.TaggedError("SocketError")<{
   }
 }
 
+const answer = (line: string): string => {
+  if (line === "HELLO") return "WELCOME"
+  if (line === "PING") return "PONG"
+  if (line === "BEGIN" || line === "COMMIT" || line === "ROLLBACK") return "OK"
+  if (line.startsWith("ECHO ")) return line.slice("ECHO ".length)
+  return "ERR"
+}
+
 /** A server on 127.0.0.1 (ephemeral port), closed with the scope. */
 export const server: Effect.Effect<{ readonly port: number }, never, Scope.Scope> = Effect.acquireRelease(
   Effect.async<net.Server>((resume) => {
@@ -31,7 +40,7 @@ export const server: Effect.Effect<{ readonly port: number }, never, Scope.Scope
         while (newline >= 0) {
           const line = buffer.slice(0, newline)
           buffer = buffer.slice(newline + 1)
-          socket.write(line === "HELLO" ? "WELCOME\n" : line === "PING" ? "PONG\n" : "ERR\n")
+          socket.write(`${answer(line)}\n`)
           newline = buffer.indexOf("\n")
         }
       })
