@@ -1,11 +1,60 @@
 /**
- * The report helpers every package's benchmarks share: the median and percentiles, full GCs and
- * heap readings, number formats, the machine line and Markdown tables. A project of its own
+ * The helpers every package's benchmarks share: loops of operations (fibers or async functions)
+ * run until a deadline, the median and percentiles, full GCs and heap readings, number formats,
+ * the machine line and Markdown tables. A project of its own
  * (bench/tsconfig.json) that the packages' test projects reference.
  */
+import * as Effect from "effect/Effect"
 import * as os from "node:os"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
+
+/** Runs `concurrency` loops of one operation until `end` (a `performance.now()` time); how many ran. */
+export type Loops = (concurrency: number, end: number) => Promise<number>
+
+/** `concurrency` fibers, each running `op` in a loop. Every operation's Effect is built anew. */
+export const effectLoops = (op: () => Effect.Effect<unknown, unknown>): Loops => (concurrency, end) =>
+  Effect.runPromise(Effect.suspend(() => {
+    let ops = 0
+    const loop = Effect.gen(function*() {
+      while (performance.now() < end) {
+        yield* op()
+        ops++
+      }
+    })
+    return Effect.all(Array.from({ length: concurrency }, () => loop), { concurrency: "unbounded", discard: true })
+      .pipe(Effect.map(() => ops))
+  }))
+
+/** `concurrency` async loops, each awaiting `op` in turn. */
+export const promiseLoops = (op: () => Promise<unknown>): Loops => async (concurrency, end) => {
+  let ops = 0
+  const loop = async () => {
+    while (performance.now() < end) {
+      await op()
+      ops++
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, loop))
+  return ops
+}
+
+/** The contenders in round `r`: rotated by `r`, reversed in odd rounds, so none always follows the same one. */
+export const order = <A>(items: ReadonlyArray<A>, r: number): ReadonlyArray<A> => {
+  const rotated = items.map((_, i) => items[(r + i) % items.length]!)
+  return r % 2 === 1 ? rotated.reverse() : rotated
+}
+
+/** The named ones of `items`, in the order given (`names` comma-separated; all when undefined). */
+export const choose = <A extends { readonly name: string }>(
+  items: ReadonlyArray<A>,
+  names: string | undefined
+): ReadonlyArray<A> =>
+  names === undefined ? items : names.split(",").map((name) => {
+    const item = items.find((item) => item.name === name)
+    if (item === undefined) throw new Error(`no "${name}"; there are: ${items.map((i) => i.name).join(", ")}`)
+    return item
+  })
 
 export const median = (samples: ReadonlyArray<number>): number => {
   const sorted = [...samples].sort((a, b) => a - b)
@@ -86,23 +135,11 @@ export interface Row {
 
 /** A table of {@link Row}s: redial against one baseline per line, with the samples below. */
 export const rowTable = (title: string, rows: ReadonlyArray<Row>): string => {
-  const header = ["benchmark", "redial", "baseline", "ratio", "target", "met?"]
-  const cells = rows.map((row) => [
-    row.benchmark,
-    row.redial,
-    row.baseline,
-    row.ratio,
-    row.target,
-    row.met === undefined ? "—" : row.met ? "yes" : "**no**"
-  ])
-  const line = (values: ReadonlyArray<string>) => `| ${values.join(" | ")} |`
   const samples = rows.filter((row) => row.samples !== undefined).map((row) => `- ${row.benchmark}: ${row.samples}`)
-  return [
-    `### ${title}`,
-    "",
-    line(header),
-    line(header.map(() => "---")),
-    ...cells.map(line),
-    ...(samples.length > 0 ? ["", "Samples (one per round):", "", ...samples] : [])
-  ].join("\n")
+  return table(
+    title,
+    ["benchmark", "redial", "baseline", "ratio", "target", "met?"],
+    rows.map((row) => [row.benchmark, row.redial, row.baseline, row.ratio, row.target, met(row.met)]),
+    samples.length > 0 ? ["Samples (one per round):", "", ...samples] : []
+  )
 }

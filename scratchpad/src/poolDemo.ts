@@ -17,6 +17,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as LineDriver from "./lineDriver.js"
 import * as LineServer from "./lineServer.js"
@@ -31,6 +32,12 @@ const describeStats = (stats: Pool.Stats): string => {
 
 const describeError = (error: { readonly _tag: string; readonly message: string }): string =>
   `${colour.red}${error._tag}${colour.reset}: ${error.message}`
+
+/** Reads `get` every 5 ms until `done` holds; fails with `failure` after 5 s. */
+const pollUntil = <A, E>(get: Effect.Effect<A, E>, done: (a: A) => boolean, failure: string) =>
+  Effect.repeat(get, Schedule.addDelay(Schedule.recurUntil(done), () => "5 millis")).pipe(
+    Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error(failure) })
+  )
 
 const ms = (duration: Duration.Duration): string => `${Math.round(Duration.toMillis(duration))} ms`
 
@@ -62,19 +69,16 @@ const program = Effect.gen(function*() {
 
     /** Prints the stats whenever they change, until `done` holds. */
     const watch = (done: (stats: Pool.Stats) => boolean) =>
-      Effect.gen(function*() {
+      Effect.suspend(() => {
         let last = ""
-        while (true) {
-          const stats = yield* pool.stats
+        const printed = Effect.tap(pool.stats, (stats) => {
           const line = describeStats(stats)
-          if (line !== last) yield* say(`  stats ${line}`)
+          if (line === last) return Effect.void
           last = line
-          if (done(stats)) return stats
-          yield* Effect.sleep("5 millis")
-        }
-      }).pipe(
-        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the pool's stats did not settle") })
-      )
+          return say(`  stats ${line}`)
+        })
+        return pollUntil(printed, done, "the pool's stats did not settle")
+      })
 
     /** A query, answered with the connection that served it. */
     const ask = (line: string, params: ReadonlyArray<unknown>) =>
@@ -232,13 +236,7 @@ const program = Effect.gen(function*() {
     return pool
   }))
 
-  const closed = yield* Effect.gen(function*() {
-    while (true) {
-      const connections = yield* proxy.connections
-      if (connections.open === 0) return connections
-      yield* Effect.sleep("5 millis")
-    }
-  }).pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => new Error("sockets left open") }))
+  const closed = yield* pollUntil(proxy.connections, (connections) => connections.open === 0, "sockets left open")
   yield* say(`  every socket closed: the proxy has ${closed.open} open (${closed.total} accepted in all)`)
   const late = yield* Effect.either(pool.query("ECHO too late", []))
   if (Either.isLeft(late)) yield* say(`  query after the close ${describeError(late.left)}`)

@@ -12,7 +12,7 @@
  * profile one client at a time so the profile is that client's.
  */
 import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
-import { collect, fixed, list, median, thousands } from "../../../bench/report.js"
+import { choose, collect, fixed, list, median, order, thousands } from "../../../bench/report.js"
 import * as TS from "../test/support/testServer.js"
 import { contenders, type Measured } from "./unary.js"
 
@@ -28,17 +28,10 @@ try {
   )
   const clients = built
   try {
-    const chosen = names === undefined
-      ? clients
-      : names.split(",").map((name) => {
-        const client = clients.find((client) => client.name === name)
-        if (client === undefined) throw new Error(`no client "${name}"; there are: ${clients.map((c) => c.name)}`)
-        return client
-      })
+    const chosen = choose(clients, names)
     const samples = new Map<string, Array<Measured>>()
     for (let round = 0; round < Number(rounds); round++) {
-      for (let i = 0; i < chosen.length; i++) {
-        const { driver, name } = chosen[(round + i) % chosen.length]!
+      for (const { driver, name } of order(chosen, round)) {
         await driver(Number(concurrency), 700)
         collect()
         samples.set(name, [...(samples.get(name) ?? []), await driver(Number(concurrency), Number(seconds) * 1000)])

@@ -21,7 +21,20 @@ import * as grpc from "@grpc/grpc-js"
 import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
 import { createChannel, createClient } from "nice-grpc"
 import { PerformanceObserver } from "node:perf_hooks"
-import { collect, fixed, list, median, met, ratio, table, thousands } from "../../../bench/report.js"
+import type { Loops } from "../../../bench/report.js"
+import {
+  collect,
+  effectLoops,
+  fixed,
+  list,
+  median,
+  met,
+  order,
+  promiseLoops,
+  ratio,
+  table,
+  thousands
+} from "../../../bench/report.js"
 import { GrpcChannel, GrpcClient } from "../src/index.js"
 import * as TS from "../test/support/testServer.js"
 
@@ -63,32 +76,8 @@ const measure = async (run: (end: number) => Promise<number>, millis: number): P
   return { perSecond: calls / seconds, cpu: (used.user + used.system) / calls, gc: ((gcMillis - gc) * 1000) / calls }
 }
 
-export const promiseLoops = (call: () => Promise<unknown>): Driver => (concurrency, millis) =>
-  measure(async (end) => {
-    let calls = 0
-    const loop = async () => {
-      while (performance.now() < end) {
-        await call()
-        calls++
-      }
-    }
-    await Promise.all(Array.from({ length: concurrency }, loop))
-    return calls
-  }, millis)
-
-export const effectLoops = (call: () => Effect.Effect<unknown, unknown>): Driver => (concurrency, millis) =>
-  measure((end) =>
-    Effect.runPromise(Effect.suspend(() => {
-      let calls = 0
-      const loop = Effect.gen(function*() {
-        while (performance.now() < end) {
-          yield* call()
-          calls++
-        }
-      })
-      return Effect.all(Array.from({ length: concurrency }, () => loop), { concurrency: "unbounded", discard: true })
-        .pipe(Effect.map(() => calls))
-    })), millis)
+/** Measures `loops` for `millis`: calls/s, and CPU and GC time per call. */
+const timed = (loops: Loops): Driver => (concurrency, millis) => measure((end) => loops(concurrency, end), millis)
 
 export interface Contender {
   readonly name: string
@@ -124,12 +113,12 @@ export const contenders = (
 
     return {
       contenders: [
-        { name: "redial", driver: effectLoops(() => typed.unary("Echo", request)) },
-        { name: "grpc-js", driver: promiseLoops(rawCall) },
-        { name: "nice-grpc", driver: promiseLoops(() => nice.Echo(request)) },
+        { name: "redial", driver: timed(effectLoops(() => typed.unary("Echo", request))) },
+        { name: "grpc-js", driver: timed(promiseLoops(rawCall)) },
+        { name: "nice-grpc", driver: timed(promiseLoops(() => nice.Echo(request))) },
         {
           name: "grpc-js:effect",
-          driver: effectLoops(() =>
+          driver: timed(effectLoops(() =>
             Effect.async<TS.EchoReply, grpc.ServiceError>((resume) => {
               const call = (rawEcho as (r: TS.EchoRequest, cb: grpc.requestCallback<TS.EchoReply>) => grpc.Call).call(
                 raw,
@@ -138,7 +127,7 @@ export const contenders = (
               )
               return Effect.sync(() => call.cancel())
             })
-          )
+          ))
         }
       ],
       close: () => {
@@ -147,12 +136,6 @@ export const contenders = (
       }
     }
   })
-
-/** The clients in round `r`: rotated by `r`, reversed in odd rounds, so none always follows the same one. */
-const order = <A>(items: ReadonlyArray<A>, r: number): ReadonlyArray<A> => {
-  const rotated = items.map((_, i) => items[(r + i) % items.length]!)
-  return r % 2 === 1 ? rotated.reverse() : rotated
-}
 
 /**
  * One round: a fresh server and fresh clients (the test server keeps every call it receives, so

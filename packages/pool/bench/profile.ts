@@ -11,24 +11,17 @@
  * profile is that pool's. The bundle is what `npm run bench` runs: redial compiled as it ships
  * (tsx would wrap every closure made at run time in esbuild's `keepNames` helper).
  */
-import { list, median, thousands } from "../../../bench/report.js"
+import { choose, list, median, order, thousands } from "../../../bench/report.js"
 import { contenders, measure } from "./throughput.js"
 
 const [names, concurrency = "16", seconds = "2", rounds = "3"] = process.argv.slice(2)
 
 const pools = await contenders()
 try {
-  const chosen = names === undefined
-    ? pools
-    : names.split(",").map((name) => {
-      const pool = pools.find((pool) => pool.name === name)
-      if (pool === undefined) throw new Error(`no pool "${name}"; there are: ${pools.map((p) => p.name)}`)
-      return pool
-    })
+  const chosen = choose(pools, names)
   const samples = new Map<string, Array<number>>()
   for (let round = 0; round < Number(rounds); round++) {
-    for (let i = 0; i < chosen.length; i++) {
-      const { loops, name } = chosen[(round + i) % chosen.length]!
+    for (const { loops, name } of order(chosen, round)) {
       const perSecond = await measure(loops, Number(concurrency), 500, Number(seconds) * 1000)
       samples.set(name, [...(samples.get(name) ?? []), perSecond])
     }

@@ -21,7 +21,19 @@ import { Pool } from "@redial/pool"
 import { Effect, Exit, Logger, LogLevel, Pool as EffectPool, Scope } from "effect"
 import * as GenericPool from "generic-pool"
 import * as Tarn from "tarn"
-import { collect, list, median, met, ratio, table, thousands } from "../../../bench/report.js"
+import type { Loops } from "../../../bench/report.js"
+import {
+  collect,
+  effectLoops,
+  list,
+  median,
+  met,
+  order,
+  promiseLoops,
+  ratio,
+  table,
+  thousands
+} from "../../../bench/report.js"
 import * as SimpleDriver from "../test/support/simpleDriver.js"
 
 const SIZE = 10
@@ -32,38 +44,10 @@ const CONCURRENCY: ReadonlyArray<number> = [1, 16, 256]
 /** redial ≥ TARGET × Effect's pool. */
 const TARGET = 3
 
-/** Runs `concurrency` loops of operations until `end` (a `performance.now()` time); the count. */
-export type Loops = (concurrency: number, end: number) => Promise<number>
-
 export interface Contender {
   readonly name: string
   readonly loops: Loops
   readonly close: () => Promise<void>
-}
-
-export const effectLoops = (op: () => Effect.Effect<unknown, unknown>): Loops => (concurrency, end) =>
-  Effect.runPromise(Effect.suspend(() => {
-    let ops = 0
-    const loop = Effect.gen(function*() {
-      while (performance.now() < end) {
-        yield* op()
-        ops++
-      }
-    })
-    return Effect.all(Array.from({ length: concurrency }, () => loop), { concurrency: "unbounded", discard: true })
-      .pipe(Effect.map(() => ops))
-  }))
-
-export const promiseLoops = (op: () => Promise<unknown>): Loops => async (concurrency, end) => {
-  let ops = 0
-  const loop = async () => {
-    while (performance.now() < end) {
-      await op()
-      ops++
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, loop))
-  return ops
 }
 
 /** Without the connections' info logs (the slots' fibers inherit the level from the pool's making). */
@@ -154,12 +138,6 @@ export const contenders = async (): Promise<ReadonlyArray<Contender>> => [
 
 export const NAMES: ReadonlyArray<string> = ["redial", "Effect Pool", "generic-pool", "tarn"]
 const PEERS: ReadonlyArray<string> = ["generic-pool", "tarn"]
-
-/** The pools in round `r`: rotated by `r`, reversed in odd rounds, so none always follows the same one. */
-export const order = <A>(items: ReadonlyArray<A>, r: number): ReadonlyArray<A> => {
-  const rotated = items.map((_, i) => items[(r + i) % items.length]!)
-  return r % 2 === 1 ? rotated.reverse() : rotated
-}
 
 /** Ops/s of `loops` at `concurrency`: `warmupMs` not counted, a full GC, then `measureMs`. */
 export const measure = async (loops: Loops, concurrency: number, warmupMs: number, measureMs: number) => {

@@ -306,8 +306,9 @@ export const make = <T extends Driver.Types>(
 
     // Requests sent before `shedBefore` are being shed: the timer fiber drops them from the head of
     // the queue SHED_SLICE at a time, with a turn of the event loop between slices (`sleep(0)`), so
-    // that dropping a backlog of thousands does not stall the process (DBConnection drops them in the check-in itself: a cheap loop on
-    // the BEAM, ~10 µs a request here counting the failing fiber). Until then they are skipped.
+    // that dropping a backlog of thousands does not stall the process. DBConnection drops them in
+    // the check-in itself: a cheap loop on the BEAM, ~10 µs a request here counting the failing
+    // fiber. Until they are dropped, `next` skips them.
     let shedBefore = -Infinity
     const shed = (cutoff: number) => {
       if (cutoff <= shedBefore) return
@@ -320,7 +321,7 @@ export const make = <T extends Driver.Types>(
     const next = (): Waiter<T> | undefined => {
       compact()
       const first = waiters.peek()
-      if (first === undefined || (first.sent >= shedBefore && !first.done)) return first
+      if (first === undefined || first.sent >= shedBefore) return first
       for (
         let i = waiters.countBefore((w) => w.sent < shedBefore), w = waiters.at(i);
         w !== undefined;
@@ -382,15 +383,25 @@ export const make = <T extends Driver.Types>(
       if (!serve(slot, time)) idle.push(slot)
     }
 
-    /** Drops a slot's connection: the slot reconnects by its policy, then serves again. */
-    const dropSlot = (slot: Slot<T>, cause: unknown) => {
+    /**
+     * Takes a slot's connection out of service (its monitor then waits for the next one); the
+     * connection it had, if any.
+     */
+    const retire = (slot: Slot<T>): T["connection"] | undefined => {
       const conn = slot.conn
-      if (conn === undefined) return Effect.void
+      if (conn === undefined) return undefined
       slot.conn = undefined
       idle.remove(slot)
       const signal = slot.dropped
       slot.dropped = undefined
       if (signal) Deferred.unsafeDone(signal, Exit.void)
+      return conn
+    }
+
+    /** Drops a slot's connection: the slot reconnects by its policy, then serves again. */
+    const dropSlot = (slot: Slot<T>, cause: unknown) => {
+      const conn = retire(slot)
+      if (conn === undefined) return Effect.void
       return Effect.zipRight(
         driver.disconnect ? driver.disconnect(conn, cause) : Effect.void,
         slot.manager.invalidate(cause, conn)
@@ -404,11 +415,7 @@ export const make = <T extends Driver.Types>(
     const lostFrom = (slot: Slot<T> | undefined, conn: T["connection"]): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (slot === undefined || slot.conn !== conn) return Effect.void
-        slot.conn = undefined
-        idle.remove(slot)
-        const signal = slot.dropped
-        slot.dropped = undefined
-        if (signal) Deferred.unsafeDone(signal, Exit.void)
+        retire(slot)
         return driver.disconnect ? driver.disconnect(conn, "connection lost") : Effect.void
       })
 
@@ -680,18 +687,23 @@ export const make = <T extends Driver.Types>(
       return holder
     }
 
+    /** An idle connection, held at once (a wait of 0); `undefined` when none is free. */
+    const takeIdle = (time: number): Holder<T> | undefined => {
+      const slot = idle.shift()
+      if (slot === undefined) return undefined
+      wait.unsafeUpdate(0, [])
+      return hold(slot, time)
+    }
+
     /**
      * Takes a connection: an idle one at once, or a place in the queue. Runs uninterruptibly but
      * for the wait (`restore`), so a holder is registered before anything can interrupt it.
      */
     const take = (restore: Restore): Effect.Effect<Holder<T>, Dropped | Timeout | Closed> => {
-      const time = clock.unsafeCurrentTimeMillis()
       if (closed) return Effect.fail(closedError())
-      const slot = idle.shift()
-      if (slot !== undefined) {
-        wait.unsafeUpdate(0, [])
-        return Effect.succeed(hold(slot, time))
-      }
+      const time = clock.unsafeCurrentTimeMillis()
+      const held = takeIdle(time)
+      if (held !== undefined) return Effect.succeed(held)
       if (!s.queue) {
         return Effect.fail(
           new Dropped({ pool: name, reason: "QueueDisabled", waited: Duration.zero, connected: connected() })
@@ -714,7 +726,8 @@ export const make = <T extends Driver.Types>(
       busy -= 1
       const slot = holder.slot
       if (slot.holder === holder) slot.holder = undefined
-      if (holder.expired || slot.conn !== holder.conn) return undefined
+      // Dropped under the checkout (held past the timeout, or lost): nothing to give back.
+      if (slot.conn !== holder.conn) return undefined
       if (holder.broken || (cause !== undefined && isDisconnect(cause))) {
         return dropSlot(slot, cause === undefined ? "broken" : Cause.squash(cause))
       }
@@ -798,11 +811,8 @@ export const make = <T extends Driver.Types>(
     ): Effect.Effect<A, E | Pool.CheckoutError<T>, R> =>
       Effect.uninterruptibleMask((restore) => {
         if (driver.checkout === undefined && !closed) {
-          const slot = idle.shift()
-          if (slot !== undefined) {
-            wait.unsafeUpdate(0, [])
-            return useHolder(hold(slot, clock.unsafeCurrentTimeMillis()), restore, f)
-          }
+          const held = takeIdle(clock.unsafeCurrentTimeMillis())
+          if (held !== undefined) return useHolder(held, restore, f)
         }
         return Effect.flatMap(acquireWith(restore), (holder) => useHolder(holder, restore, f))
       })
@@ -879,7 +889,7 @@ export const make = <T extends Driver.Types>(
     const closeCursor = (holder: Holder<T>, open: Cursor<T>): Effect.Effect<void> =>
       Effect.suspend(() => {
         const conn = holder.conn
-        if (holder.expired || holder.broken || holder.slot.conn !== conn) {
+        if (holder.broken || holder.slot.conn !== conn) {
           open.hasCursor = false
           open.hasPrepared = false
           return Effect.void
