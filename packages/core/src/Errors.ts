@@ -1,13 +1,101 @@
 /**
- * The errors of `@redial/core`. Every one is tagged (`_tag`), yieldable (`yield* new Closed(…)`)
- * and has a message that says what happened and what to do.
+ * The errors of `@redial/core`, and the base every redial package builds its errors on. Every
+ * one is tagged (`_tag`), yieldable (`yield* new Closed(…)`), carries the redial {@link TypeId}
+ * (so {@link isRedialError} recognises it) and has a message that says what happened and what
+ * to do.
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
+import * as Predicate from "effect/Predicate"
+import type * as Types from "effect/Types"
 import type * as Connection from "./Connection.js"
 import * as status from "./internal/status.js"
+
+/**
+ * The mark every redial error carries, on its prototype.
+ *
+ * @since 0.1.0
+ * @category type id
+ */
+export const TypeId: unique symbol = Symbol.for("@redial/core/RedialError")
+
+/**
+ * @since 0.1.0
+ * @category type id
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * Any error of a redial package: tagged, yieldable, marked with {@link TypeId}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedialError extends Cause.YieldableError {
+  readonly [TypeId]: TypeId
+  readonly _tag: string
+}
+
+/**
+ * Whether a value is an error of a redial package (of any of them: core, pool, grpc …). A
+ * lookalike such as `{ _tag: "Closed" }` or another library's tagged error is not.
+ *
+ * @example
+ * ```ts
+ * import { Closed, isRedialError } from "@redial/core"
+ *
+ * isRedialError(new Closed({ connection: "db", reason: "UserClosed" })) // true
+ * isRedialError({ _tag: "Closed" }) // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isRedialError = (u: unknown): u is RedialError => Predicate.hasProperty(u, TypeId)
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- an error without fields, as Data.TaggedError
+type NoFields = {}
+
+/**
+ * The base class of a redial error, as `Data.TaggedError` but marked with {@link TypeId}. The
+ * mark is on the prototype, so equality, `toJSON` and the own fields are those of
+ * `Data.TaggedError`. The instance's `name` is the tag; it has a stack.
+ *
+ * @example
+ * ```ts
+ * import { RedialError } from "@redial/core"
+ * import { Effect } from "effect"
+ *
+ * class Dropped extends RedialError("Dropped")<{ readonly pool: string }> {
+ *   override get message() {
+ *     return `Pool "${this.pool}" dropped the request`
+ *   }
+ * }
+ *
+ * const program = Effect.gen(function*() {
+ *   return yield* new Dropped({ pool: "db" })
+ * }).pipe(Effect.catchTag("Dropped", (e) => Effect.succeed(e.pool)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const RedialError: <const Tag extends string>(tag: Tag) => new<
+  // `any` in the constraint only, as Data.TaggedError: interfaces have no index signature.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  A extends Record<string, any> = NoFields
+>(
+  args: Types.Equals<A, NoFields> extends true ? void
+    : { readonly [P in keyof A as P extends "_tag" ? never : P]: A[P] }
+) => RedialError & { readonly _tag: Tag } & Readonly<A> = (tag) => {
+  const Base = Data.TaggedError(tag)
+  class Marked extends Base {}
+  Object.defineProperty(Marked.prototype, TypeId, { value: TypeId, enumerable: false })
+  return Marked as never
+}
 
 /**
  * Why a connection is closed.
@@ -29,7 +117,7 @@ export type CloseReason = status.CloseReason
  * @since 0.1.0
  * @category errors
  */
-export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
+export class ConnectFailed extends RedialError("ConnectFailed")<{
   readonly connection: string
   readonly attempt: number
   readonly cause: unknown
@@ -46,7 +134,7 @@ export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
  * @since 0.1.0
  * @category errors
  */
-export class Closed extends Data.TaggedError("Closed")<{
+export class Closed extends RedialError("Closed")<{
   readonly connection: string
   readonly reason: CloseReason
   readonly error?: ConnectFailed | undefined
@@ -77,7 +165,7 @@ export class Closed extends Data.TaggedError("Closed")<{
  * @since 0.1.0
  * @category errors
  */
-export class NotConnected extends Data.TaggedError("NotConnected")<{
+export class NotConnected extends RedialError("NotConnected")<{
   readonly connection: string
   readonly status: Connection.Status
   readonly lastError?: ConnectFailed | undefined
@@ -91,35 +179,136 @@ export class NotConnected extends Data.TaggedError("NotConnected")<{
 }
 
 /**
- * An operation did not finish in time: `operation` says which (`"connect"`, `"await"`,
- * `"afterConnect"`, `"healthCheck"`, or an adapter's own), `duration` how long it was given.
+ * What timed out:
+ *
+ * - `connect`: one connect attempt (`connectTimeout`);
+ * - `afterConnect`: the `afterConnect` step of a connection;
+ * - `healthCheck`: one health check;
+ * - `await`: waiting for a connection (`await({ timeout })`);
+ * - `queue`: a pool checkout waited in the queue past its deadline;
+ * - `hold`: a checkout was held past the pool's timeout;
+ * - `ping`: an idle ping;
+ * - `call`: a call (e.g. a gRPC call, its method path in `detail`) ran past its deadline;
+ * - `disconnect`: closing a connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TimeoutOperation =
+  | "connect"
+  | "afterConnect"
+  | "healthCheck"
+  | "await"
+  | "queue"
+  | "hold"
+  | "ping"
+  | "call"
+  | "disconnect"
+
+/**
+ * An operation did not finish in time: `operation` says which, `duration` how long it was
+ * given, `connection` names the connection (or pool, or channel) and `detail` says more when
+ * there is more to say (the method path of a call).
+ *
+ * @example
+ * ```ts
+ * import { Timeout } from "@redial/core"
+ * import { Duration } from "effect"
+ *
+ * new Timeout({ connection: "db", operation: "queue", duration: Duration.seconds(15) }).message
+ * // Pool "db": deadline reached while in queue after 15s.
+ * ```
  *
  * @since 0.1.0
  * @category errors
  */
-export class Timeout extends Data.TaggedError("Timeout")<{
+export class Timeout extends RedialError("Timeout")<{
   readonly connection: string
-  readonly operation: string
+  readonly operation: TimeoutOperation
   readonly duration: Duration.Duration
+  readonly detail?: string | undefined
 }> {
   override get message(): string {
-    return `Connection "${this.connection}": ${this.operation} timed out after ${Duration.format(this.duration)}.`
+    const after = Duration.format(this.duration)
+    const more = this.detail === undefined || this.detail.length === 0 ? "" : ` (${this.detail})`
+    const connection = `Connection "${this.connection}"`
+    switch (this.operation) {
+      case "connect":
+        return `${connection}: connect attempt timed out after ${after}${more}.`
+      case "afterConnect":
+        return `${connection}: afterConnect timed out after ${after}${more}.`
+      case "healthCheck":
+        return `${connection}: health check timed out after ${after}${more}.`
+      case "await":
+        return `${connection}: not connected within ${after}${more}.`
+      case "queue":
+        return `Pool "${this.connection}": deadline reached while in queue after ${after}${more}.`
+      case "hold":
+        return `Pool "${this.connection}": checkout held past the pool's timeout of ${after}${more}.`
+      case "ping":
+        return `${connection}: ping timed out after ${after}${more}.`
+      case "call":
+        return `${connection}: call${
+          this.detail === undefined || this.detail.length === 0 ? "" : ` ${this.detail}`
+        } timed out after ${after}.`
+      case "disconnect":
+        return `${connection}: disconnect timed out after ${after}${more}.`
+    }
   }
 }
 
 /**
- * An option given to a constructor is invalid. `option` names it and `reason` says what is
- * wrong with it. The value itself is described only for numbers and durations, so a secret
- * never ends up in a message.
+ * What is wrong with an option, machine-readable:
+ *
+ * - `Invalid`: not a value of the expected kind (not a duration, not a whole number, empty …);
+ * - `OutOfRange`: of the right kind but outside the allowed range (zero, negative, too small,
+ *   too large, infinite where it must be finite);
+ * - `Conflict`: contradicts another option (`min` greater than `max`);
+ * - `Unsupported`: valid in general, not supported here;
+ * - `Missing`: required and not given.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type InvalidOptionReason = "Invalid" | "OutOfRange" | "Conflict" | "Unsupported" | "Missing"
+
+/**
+ * An option given to a constructor is invalid. `option` names it (a path such as
+ * `healthCheck.interval`), `reason` says what kind of problem it is, `detail` says it in prose.
+ * The value itself is described only for numbers and durations, so a secret never ends up in a
+ * message.
+ *
+ * @example
+ * ```ts
+ * import { InvalidOption } from "@redial/core"
+ *
+ * new InvalidOption({ option: "min", reason: "OutOfRange", detail: "must be at least 1ms (got 0)" }).message
+ * // Invalid option "min": must be at least 1ms (got 0)
+ * ```
  *
  * @since 0.1.0
  * @category errors
  */
-export class InvalidOption extends Data.TaggedError("InvalidOption")<{
+export class InvalidOption extends RedialError("InvalidOption")<{
   readonly option: string
-  readonly reason: string
+  readonly reason: InvalidOptionReason
+  readonly detail: string
 }> {
   override get message(): string {
-    return `Invalid option "${this.option}": ${this.reason}`
+    return `Invalid option "${this.option}": ${this.detail}`
   }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace InvalidOption {
+  /**
+   * The literal `reason` of an `InvalidOption`.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type Reason = InvalidOptionReason
 }

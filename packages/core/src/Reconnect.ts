@@ -222,7 +222,9 @@ export const fromOptions = (options: Options): Either.Either<Schedule.Schedule<D
       return "attempts" in options && options.attempts !== undefined ? limit(base, options.attempts) : base
     },
     catch: (error) =>
-      error instanceof InvalidOption ? error : new InvalidOption({ option: "type", reason: String(error) })
+      error instanceof InvalidOption
+        ? error
+        : new InvalidOption({ option: "type", reason: "Invalid", detail: "is not a known policy type" })
   })
 
 /**

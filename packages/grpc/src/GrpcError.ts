@@ -19,8 +19,7 @@
  * @since 0.1.0
  */
 import type * as grpc from "@grpc/grpc-js"
-import type * as Cause from "effect/Cause"
-import * as Data from "effect/Data"
+import { RedialError } from "@redial/core"
 
 /**
  * The fields every status error carries.
@@ -56,7 +55,7 @@ export const retryableCodes: ReadonlySet<number> = new Set([1, 8, 10, 14])
  * @since 0.1.0
  * @category models
  */
-export interface StatusError<Tag extends string> extends Cause.YieldableError, StatusFields {
+export interface StatusError<Tag extends string> extends RedialError, StatusFields {
   readonly _tag: Tag
   /** The numeric gRPC status code. */
   readonly code: number
@@ -75,7 +74,7 @@ export interface StatusErrorConstructor<Tag extends string> {
 }
 
 const make = <const Tag extends string>(tag: Tag, code: number, name: string): StatusErrorConstructor<Tag> => {
-  class StatusError extends Data.TaggedError(tag)<StatusFields> {
+  class StatusError extends RedialError(tag)<StatusFields> {
     /** The numeric gRPC status code. */
     readonly code: number = code
     /** Whether retrying the call is safe (see {@link retryableCodes}). */
@@ -176,32 +175,42 @@ export const fromStatus = (code: number, fields: StatusFields): GrpcStatusError 
 
 /**
  * A connect attempt found the channel in `TRANSIENT_FAILURE` (refused, reset, TLS handshake
- * failed…) or shut down. `reason` is grpc-js's last error for the channel when it has one.
+ * failed…) or shut down: `reason` says which (`TransientFailure` or `Shutdown`), `detail` is
+ * grpc-js's last error for the channel when it has one.
  *
  * @since 0.1.0
  * @category errors
  */
-export class ChannelFailure extends Data.TaggedError("ChannelFailure")<{
+export class ChannelFailure extends RedialError("ChannelFailure")<{
   readonly channel: string
   readonly address: string
-  readonly state: "TRANSIENT_FAILURE" | "SHUTDOWN"
-  readonly reason: string
+  readonly reason: "TransientFailure" | "Shutdown"
+  readonly detail: string
 }> {
   override get message(): string {
-    return `gRPC channel "${this.channel}" to ${this.address} failed to connect (${this.state}): ${this.reason}`
+    const state = this.reason === "Shutdown" ? "SHUTDOWN" : "TRANSIENT_FAILURE"
+    return `gRPC channel "${this.channel}" to ${this.address} failed to connect (${state}): ${this.detail}`
   }
 }
 
 /**
- * The live channel left `READY`: the connection is lost and the manager reconnects.
+ * The grpc-js connectivity state a live channel moved to when it left `READY`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChannelState = "IDLE" | "CONNECTING" | "TRANSIENT_FAILURE" | "SHUTDOWN"
+
+/**
+ * The live channel left `READY` for `state`: the connection is lost and the manager reconnects.
  *
  * @since 0.1.0
  * @category errors
  */
-export class ChannelStateChanged extends Data.TaggedError("ChannelStateChanged")<{
+export class ChannelStateChanged extends RedialError("ChannelStateChanged")<{
   readonly channel: string
   readonly address: string
-  readonly state: string
+  readonly state: ChannelState
 }> {
   override get message(): string {
     return `gRPC channel "${this.channel}" to ${this.address} left READY for ${this.state}`

@@ -78,7 +78,7 @@ describe("GrpcChannel", () => {
       yield* TestTime.awaitStatus(channel, (s) => s._tag !== "Connected")
       const late = yield* Effect.flip(client.unary("Echo", { message: "x" }, { mode: "wait", deadline: "300 millis" }))
       expect(late).toBeInstanceOf(Timeout)
-      expect((late as Timeout).operation).toBe("call /redial.test.Test/Echo")
+      expect(late).toMatchObject({ operation: "call", detail: "/redial.test.Test/Echo" })
     }))
 
   it.scopedLive("a deadline that passes fails with Timeout", () =>
@@ -238,7 +238,8 @@ describe("GrpcChannel", () => {
       expect(closed).toBeInstanceOf(Closed)
       const failure = (closed as Closed).error?.cause
       expect(failure).toBeInstanceOf(GrpcError.ChannelFailure)
-      expect((failure as GrpcError.ChannelFailure).reason).toMatch(/certificate|self.signed|verify/i)
+      expect((failure as GrpcError.ChannelFailure).reason).toBe("TransientFailure")
+      expect((failure as GrpcError.ChannelFailure).detail).toMatch(/certificate|self.signed|verify/i)
     }))
 
   it.scopedLive("fails over between two hosts", () =>

@@ -17,14 +17,18 @@ export const positiveDuration = (
 ): Duration.Duration => {
   const decoded = Duration.decodeUnknown(input)
   if (decoded._tag === "None") {
-    throw new InvalidOption({ option, reason: `must be a duration (got ${describe(input)})` })
+    throw new InvalidOption({ option, reason: "Invalid", detail: `must be a duration (got ${describe(input)})` })
   }
   const millis = Duration.toMillis(decoded.value)
   if (!(millis > 0)) {
-    throw new InvalidOption({ option, reason: `must be a positive duration (got ${Duration.format(decoded.value)})` })
+    throw new InvalidOption({
+      option,
+      reason: "OutOfRange",
+      detail: `must be a positive duration (got ${Duration.format(decoded.value)})`
+    })
   }
   if (options?.finite && !Number.isFinite(millis)) {
-    throw new InvalidOption({ option, reason: "must be a finite duration (got infinity)" })
+    throw new InvalidOption({ option, reason: "OutOfRange", detail: "must be a finite duration (got infinity)" })
   }
   return decoded.value
 }

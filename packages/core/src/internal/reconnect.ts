@@ -36,7 +36,8 @@ export const minMax = (
   if (resolvedMin > resolvedMax) {
     throw new InvalidOption({
       option: "min",
-      reason: `must not be greater than max (got min ${resolvedMin} ms, max ${resolvedMax} ms)`
+      reason: "Conflict",
+      detail: `must not be greater than max (got min ${resolvedMin} ms, max ${resolvedMax} ms)`
     })
   }
   return [resolvedMin, resolvedMax]
@@ -73,7 +74,11 @@ export const exponential = (
   const [min, max] = minMax(options)
   const factor = options.factor ?? 2
   if (!Number.isFinite(factor) || factor < 1) {
-    throw new InvalidOption({ option: "factor", reason: `must be a finite number >= 1 (got ${factor})` })
+    throw new InvalidOption({
+      option: "factor",
+      reason: "OutOfRange",
+      detail: `must be a finite number >= 1 (got ${factor})`
+    })
   }
   return fromDelays<number | undefined>(undefined, (prev) => {
     const delay = prev === undefined ? min : Math.min(Math.round(prev * factor), max)
@@ -120,7 +125,11 @@ export const limit = <Out, In, R>(
   attempts: number
 ): Schedule.Schedule<Out, In, R> => {
   if (!Number.isSafeInteger(attempts) || attempts < 0) {
-    throw new InvalidOption({ option: "attempts", reason: `must be a whole number >= 0 (got ${attempts})` })
+    throw new InvalidOption({
+      option: "attempts",
+      reason: "OutOfRange",
+      detail: `must be a whole number >= 0 (got ${attempts})`
+    })
   }
   return Schedule.map(Schedule.intersect(policy, Schedule.recurs(attempts)), ([out]) => out)
 }

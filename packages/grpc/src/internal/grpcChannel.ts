@@ -9,7 +9,7 @@ import type * as Scope from "effect/Scope"
 import type * as GrpcChannel from "../GrpcChannel.js"
 import type * as GrpcConnectionString from "../GrpcConnectionString.js"
 import type { GrpcConnectionStringError } from "../GrpcConnectionString.js"
-import { ChannelFailure, ChannelStateChanged } from "../GrpcError.js"
+import { ChannelFailure, type ChannelState, ChannelStateChanged } from "../GrpcError.js"
 import { fromSettings } from "./fromSettings.js"
 import { parse } from "./grpcConnectionString.js"
 
@@ -30,7 +30,18 @@ export const spearPolicy: Schedule.Schedule<unknown> = Reconnect.fixed("500 mill
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(10)
 const DEFAULT_AWAIT_TIMEOUT = Duration.seconds(10)
 
-const stateName = (state: grpc.connectivityState): string => ConnectivityState[state] ?? String(state)
+const stateName = (state: grpc.connectivityState): ChannelState => {
+  switch (state) {
+    case ConnectivityState.IDLE:
+      return "IDLE"
+    case ConnectivityState.CONNECTING:
+      return "CONNECTING"
+    case ConnectivityState.TRANSIENT_FAILURE:
+      return "TRANSIENT_FAILURE"
+    default:
+      return "SHUTDOWN"
+  }
+}
 
 /**
  * Waits until the channel is READY (asking it to connect), or fails when it reaches
@@ -161,11 +172,20 @@ export const make = (
     const name = options.name ?? "grpc"
     const addresses = typeof options.address === "string" ? [options.address] : [...(options.address ?? [])]
     if (addresses.length === 0) {
-      return yield* new InvalidOption({ option: "address", reason: "give at least one \"host:port\"" })
+      return yield* new InvalidOption({
+        option: "address",
+        reason: "Missing",
+        detail: "give at least one \"host:port\""
+      })
     }
-    for (const address of addresses) {
-      if (!/^(\[[0-9a-fA-F:.%\w]+\]|[^\s:/[\]]+):\d{1,5}$/.test(address)) {
-        return yield* new InvalidOption({ option: "address", reason: `"${address}" is not "host:port"` })
+    for (let i = 0; i < addresses.length; i++) {
+      // The address is not quoted: a malformed one may be a URL with credentials in it.
+      if (!/^(\[[0-9a-fA-F:.%\w]+\]|[^\s:/[\]]+):\d{1,5}$/.test(addresses[i] as string)) {
+        return yield* new InvalidOption({
+          option: "address",
+          reason: "Invalid",
+          detail: `address ${i + 1} of ${addresses.length} is not "host:port"`
+        })
       }
     }
     const settings = yield* Effect.try({
@@ -183,7 +203,12 @@ export const make = (
           : decode("defaultDeadline", options.defaultDeadline)
       }),
       catch: (error) =>
-        error instanceof InvalidOption ? error : new InvalidOption({ option: "options", reason: String(error) })
+        error instanceof InvalidOption ? error : new InvalidOption({
+          option: "tls",
+          reason: "Invalid",
+          // grpc-js and OpenSSL say what is wrong without quoting the key or certificate.
+          detail: `cannot make the TLS credentials: ${error instanceof Error ? error.message : "unknown error"}`
+        })
     })
 
     // Failover: the first attempt after a success stays on the address that worked; every
@@ -206,12 +231,12 @@ export const make = (
           const channel = client.getChannel()
           const failed = yield* waitReady(channel).pipe(Effect.flip, Effect.option)
           if (failed._tag === "Some") {
-            const reason = yield* lastError(client)
+            const detail = yield* lastError(client)
             return yield* new ChannelFailure({
               channel: name,
               address,
-              state: failed.value === ConnectivityState.SHUTDOWN ? "SHUTDOWN" : "TRANSIENT_FAILURE",
-              reason
+              reason: failed.value === ConnectivityState.SHUTDOWN ? "Shutdown" : "TransientFailure",
+              detail
             })
           }
           return { channel, client, address } satisfies GrpcChannel.LiveChannel

@@ -80,7 +80,12 @@ export const make = <S extends GrpcClient.Service>(
       : (budget === undefined ? connection.await() : connection.await({ timeout: budget })).pipe(
         Effect.catchTag("Timeout", () =>
           Effect.fail(
-            new Timeout({ connection: channel.name, operation: `call ${path}`, duration: budget as Duration.Duration })
+            new Timeout({
+              connection: channel.name,
+              operation: "call",
+              detail: path,
+              duration: budget as Duration.Duration
+            })
           ))
       )
     return budget === undefined
@@ -106,7 +111,7 @@ export const make = <S extends GrpcClient.Service>(
     }
     if (error.code === grpc.status.DEADLINE_EXCEEDED) {
       return Effect.fail(
-        new Timeout({ connection: channel.name, operation: `call ${path}`, duration: budget ?? Duration.zero })
+        new Timeout({ connection: channel.name, operation: "call", detail: path, duration: budget ?? Duration.zero })
       )
     }
     const typed = fromStatus(error.code, {
