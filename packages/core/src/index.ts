@@ -36,3 +36,10 @@ export * as Options from "./Options.js"
  * @since 0.1.0
  */
 export * as Reconnect from "./Reconnect.js"
+
+/**
+ * One timer fiber to the earliest requested time: `make(onFire)`, `wakeBy(at)`.
+ *
+ * @since 0.1.0
+ */
+export * as Alarm from "./Alarm.js"

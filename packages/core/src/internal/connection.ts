@@ -158,7 +158,7 @@ export const make = <A, E = never, R = never, C = void>(
     let live: Live<A> | undefined = undefined
     let lastError: ConnectFailed | undefined = undefined
     // The fibers in `await`: resumed when the connection is next up, or closed.
-    const waiters = Waiters.make<A, Closed | Timeout>()
+    const waiters = yield* Waiters.make<A, Closed | Timeout>()
     let runner: Fiber.RuntimeFiber<void> | undefined = undefined
     let ended = false
     const lock = yield* Effect.makeSemaphore(1)
@@ -370,8 +370,7 @@ export const make = <A, E = never, R = never, C = void>(
             Effect.suspend(() =>
               status._tag === "Closed" && reason === "UserClosed" ? Effect.void : enterClosed(reason)
             )
-          ),
-          Effect.zipRight(reason === "ScopeClosed" ? waiters.shutdown : Effect.void)
+          )
         )
       }))
 
