@@ -22,3 +22,10 @@ export * as Pool from "./Pool.js"
  * @since 0.1.0
  */
 export * from "./PoolError.js"
+
+/**
+ * An in-memory, scripted database for testing code that uses a pool.
+ *
+ * @since 0.1.0
+ */
+export * as TestDriver from "./TestDriver.js"
