@@ -29,3 +29,10 @@ export * from "./PoolError.js"
  * @since 0.1.0
  */
 export * as TestDriver from "./TestDriver.js"
+
+/**
+ * The integration cases every `Driver` must pass, for any test runner.
+ *
+ * @since 0.1.0
+ */
+export * as DriverSuite from "./DriverSuite.js"

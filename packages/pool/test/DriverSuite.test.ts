@@ -1,0 +1,51 @@
+import { describe, it } from "@effect/vitest"
+import { Reconnect } from "@redial/core"
+import { TestTime } from "@redial/testing"
+import { Effect } from "effect"
+import * as DriverSuite from "../src/DriverSuite.js"
+import * as TestDriver from "../src/TestDriver.js"
+
+/** TestDriver as a harness, an in-order protocol: a later call on a desynchronised connection is a violation. */
+const harness = Effect.gen(function*() {
+  const driver = yield* TestDriver.make({ savepoints: true })
+  const h: DriverSuite.Harness<TestDriver.TestTypes> = {
+    driver,
+    options: { policy: Reconnect.fixed("10 millis") },
+    select: { query: "select 1", check: (result) => result.query === "select 1" },
+    rows: (n) => `rows:${n}`,
+    begin: "begin",
+    failing: "fail",
+    slow: "sleep:60000",
+    breakConnection: (connection) => driver.kill(connection.id),
+    openCursors: () => driver.openCursors,
+    eventually: (effect) => TestTime.advanceUntilDone(effect, { step: "10 millis", limit: "10 seconds" })
+  }
+  return { driver, harness: h }
+})
+
+/**
+ * The cases today's pool fails (issue 8's acceptance tests; they run in DBConnection.acceptance.test.ts
+ * until the pool rebuild lands, then this list goes).
+ */
+export const awaitingRebuild: ReadonlyArray<string> = [
+  "a nested transaction after an inner failure fails at once without running; the outermost rolls back",
+  "a connection broken mid-call: the caller fails typed, the next run gets a new connection, the broken one is never used again",
+  "a raw BEGIN left open is caught at check-in: the caller fails, the connection is replaced",
+  "a defect in a callback: the caller gets it, the connection is replaced and never used again",
+  "a call interrupted mid-call: the connection is replaced and never used again"
+]
+
+/** Runs one case of the suite against a fresh TestDriver; TestDriver's own violations fail it too. */
+export const runCase = (name: string) =>
+  Effect.gen(function*() {
+    const { driver, harness: h } = yield* harness
+    yield* DriverSuite.run(h, name)
+    const violations = yield* driver.violations
+    if (violations.length > 0) return yield* Effect.dieMessage(`TestDriver violations: ${violations.join("; ")}`)
+  })
+
+describe("DriverSuite against TestDriver", () => {
+  for (const name of DriverSuite.names.filter((name) => !awaitingRebuild.includes(name))) {
+    it.scoped(name, () => runCase(name))
+  }
+})
