@@ -25,9 +25,21 @@
  *   ignores case, `_` and `-`.
  * - The password is `Redacted`: printing, logging or serializing a parsed value
  *   shows `***` or `<redacted>`, and no error message ever contains it.
+ * - Without user info, `user:password` reads as `host:port` (`esdb://admin:S3cret`
+ *   lacks its `@host`). So when there is no `@`, no message quotes the text
+ *   after the first `:` of the authority (a bad port, the hosts after it), and
+ *   {@link redact} masks it. A password of 1-5 digits then reads as a valid port:
+ *   nothing can tell `admin:1234` from `host:1234`.
  *
- * Parsing never throws: every string gives a `ConnectionString` or a
- * `ConnectionStringError`.
+ * Parsing never throws and takes time linear in the input: every string gives a
+ * `ConnectionString` or a `ConnectionStringError`. Messages quote at most 64
+ * characters of any text.
+ *
+ * The helpers the adapters share are here too: {@link readParams} reads the
+ * query into typed options, {@link quote} and {@link Secrets} keep secrets out
+ * of messages, {@link redact} masks them in a raw input, {@link makeFromString}
+ * builds a `Schema` whose parse issues never hold the raw input, and
+ * {@link encodeComponent} / {@link decodeComponent} percent-encode.
  *
  * @since 0.1.0
  */
@@ -37,6 +49,9 @@ import type * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import * as internal from "./internal/connectionString.js"
+import type * as params_ from "./internal/connectionString/params.js"
+import * as paramsInternal from "./internal/connectionString/params.js"
+import type * as secrets_ from "./internal/connectionString/secrets.js"
 
 /**
  * A parsed connection string. It is also the `Schema` of its own type, for
@@ -142,12 +157,15 @@ export const parse: (input: string) => Effect.Effect<ConnectionString, Connectio
  * import { ConnectionString } from "@redial/core"
  * import { Either } from "effect"
  *
- * const result = ConnectionString.parseEither("postgres://db1:99999/app")
+ * const result = ConnectionString.parseEither("postgres://app@db1:99999/app")
  * if (Either.isLeft(result)) {
  *   result.left.part // "port"
  *   result.left.message
- *   // 'Invalid connection string: port "99999" of host "db1" is out of range 1-65535 (at position 15)'
+ *   // 'Invalid connection string: port "99999" of host "db1" is out of range 1-65535 (at position 19)'
  * }
+ *
+ * // Without "@host", "user:password" reads as "host:port": a bad port is never quoted.
+ * ConnectionString.parseEither("postgres://admin:S3cret") // the message does not contain "S3cret"
  * ```
  *
  * @since 0.1.0
@@ -159,8 +177,8 @@ export const parseEither: (input: string) => Either.Either<ConnectionString, Con
 /**
  * The `Schema` from a string to a `ConnectionString`, for adapters to compose
  * (`Schema.compose`, `Schema.filter`, `Schema.transform` into their options).
- * A decoding failure carries the `ConnectionStringError` message, and the
- * input in it has the password masked.
+ * A decoding failure carries the `ConnectionStringError` message; the parse
+ * issue holds the input as {@link redact} shows it, never the raw input.
  *
  * Encoding prints the password in clear, so that decoding the result gives the
  * same value back; use {@link format} for anything a person may read.
@@ -296,3 +314,307 @@ export const withDefaultPort: {
  * @category printing
  */
 export const encodeComponent: (text: string) => string = internal.encode
+
+/**
+ * Percent-decodes a text as the parser does (`+` stays `+`): `None` when an
+ * escape is malformed, is not UTF-8, or a control character or an unpaired
+ * surrogate is in it. Never throws.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionString } from "@redial/core"
+ *
+ * ConnectionString.decodeComponent("a%20b+c") // Option.some("a b+c")
+ * ConnectionString.decodeComponent("%zz") // Option.none()
+ * ```
+ *
+ * @since 0.1.0
+ * @category printing
+ */
+export const decodeComponent: (text: string) => Option.Option<string> = internal.decodeComponent
+
+// ---------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------
+
+/**
+ * A set of secrets (a password, the values of secret parameters) that tells,
+ * in one pass over a text and however many secrets there are, whether the text
+ * holds one (`contains`) and masks every one of them (`mask`). Empty secrets
+ * are ignored.
+ *
+ * @since 0.1.0
+ * @category secrets
+ */
+export type Secrets = secrets_.Secrets
+
+/**
+ * Makes {@link Secrets} from the texts given.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionString } from "@redial/core"
+ *
+ * const secrets = ConnectionString.secrets(["hunter2"])
+ * secrets.contains("my hunter2 name") // true
+ * secrets.mask("a hunter2 b") // "a *** b"
+ * ```
+ *
+ * @since 0.1.0
+ * @category secrets
+ */
+export const secrets: (values: Iterable<string>) => Secrets = internal.makeSecrets
+
+/**
+ * The names of the parameters whose values are secrets unless an adapter says
+ * otherwise (compared with {@link normalizeKey}): `password`, `passwd`, `pwd`,
+ * `secret`, `clientSecret`, `token`, `accessToken`, `apiKey`, `sslPassword`,
+ * `certificatePassword`.
+ *
+ * @since 0.1.0
+ * @category secrets
+ */
+export const defaultSecretParams: ReadonlyArray<string> = internal.defaultSecretParams
+
+/**
+ * Options of the secret-aware helpers: which parameters hold secrets
+ * (default {@link defaultSecretParams}).
+ *
+ * @since 0.1.0
+ * @category secrets
+ */
+export interface SecretOptions {
+  readonly secretParams?: Iterable<string> | undefined
+}
+
+/**
+ * The secrets of a parsed string: its password and the values of its secret
+ * parameters.
+ *
+ * @since 0.1.0
+ * @category secrets
+ */
+export const secretsOf: (self: ConnectionString, options?: SecretOptions) => Secrets = internal.secretsOf
+
+/**
+ * `text` in double quotes for a message, cut after 64 characters; when
+ * `secrets` are given and the text holds one (a password typed in the wrong
+ * place), a placeholder instead. Never throws.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionString } from "@redial/core"
+ *
+ * const secrets = ConnectionString.secrets(["hunter2"])
+ * ConnectionString.quote("node1", secrets) // '"node1"'
+ * ConnectionString.quote("hunter2", secrets) // "a value that contains a secret of this string (not shown)"
+ * ```
+ *
+ * @since 0.1.0
+ * @category secrets
+ */
+export const quote: (text: string, secrets?: Secrets) => string = internal.quoteText
+
+/**
+ * A raw input as it may be shown (in a parse issue, a log line): a string that
+ * parses is printed back with its password, the values of its secret parameters
+ * and every text that holds one of them as `***`; one that does not parse has
+ * masked whatever may be a secret: from the first `:` after the scheme to the
+ * last `@`, everything after the first `:` of a broken authority without `@`,
+ * and the values of secret parameters wherever they appear. Linear, never throws.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionString } from "@redial/core"
+ *
+ * ConnectionString.redact("amqp://guest:s3cret@h?token=t0k") // "amqp://guest:***@h?token=***"
+ * ConnectionString.redact("amqp://guest:s3cret") // "amqp://guest:***"
+ * ```
+ *
+ * @since 0.1.0
+ * @category secrets
+ */
+export const redact: (input: string, options?: SecretOptions) => string = internal.redact
+
+/**
+ * Builds the `Schema` from a string to an adapter's settings, as {@link FromString}
+ * is built: `decode` parses, `encode` prints back (secrets in clear, so that
+ * decoding gives the same value), and every parse issue holds `redact(input)`
+ * in place of the input. Schema's own `Transformation` nodes otherwise keep the
+ * raw input, password included, in `issue.actual`.
+ *
+ * A schema that embeds this one (a `Schema.Struct` with a connection-string
+ * field) still records its own input, the whole struct, in its issues.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionString } from "@redial/core"
+ * import { Either, Schema } from "effect"
+ *
+ * const AmqpFromString = ConnectionString.makeFromString({
+ *   identifier: "AmqpFromString",
+ *   to: ConnectionString.ConnectionString,
+ *   decode: (input) =>
+ *     Either.filterOrLeft(
+ *       ConnectionString.parseEither(input),
+ *       (cs) => cs.scheme === "amqp",
+ *       () => new ConnectionString.ConnectionStringError({ part: "scheme", reason: "expected amqp://" })
+ *     ),
+ *   encode: (cs) => Schema.encodeSync(ConnectionString.FromString)(cs),
+ *   redact: (input) => ConnectionString.redact(input)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const makeFromString: <A, I, R>(options: {
+  readonly identifier: string
+  readonly to: Schema.Schema<A, I, R>
+  readonly decode: (input: string) => Either.Either<A, { readonly message: string }>
+  readonly encode: (value: A) => string
+  readonly redact: (input: string) => string
+}) => Schema.Schema<A, string> = internal.makeFromString
+
+// ---------------------------------------------------------------------------
+// Typed parameters
+// ---------------------------------------------------------------------------
+
+/**
+ * One option an adapter reads from the query: its documented `name` (used in
+ * messages), what a valid value is (`expected`), whether the value is a
+ * `secret` (never quoted), and `decode`.
+ *
+ * @since 0.1.0
+ * @category parameters
+ */
+export type Param<A> = params_.Param<A>
+
+/**
+ * The values {@link readParams} read: one optional field per option.
+ *
+ * @since 0.1.0
+ * @category parameters
+ */
+export type ParamValues<P> = params_.ParamValues<P>
+
+/**
+ * A query parameter that an adapter does not accept: `UnknownKey` (`key` is the
+ * name as written, absent when it holds a secret) or `InvalidValue` (`key` is
+ * the option's documented name). The message never quotes a secret.
+ *
+ * @since 0.1.0
+ * @category parameters
+ */
+export const ParamError: typeof paramsInternal.ParamError = paramsInternal.ParamError
+
+/**
+ * @since 0.1.0
+ * @category parameters
+ */
+export type ParamError = paramsInternal.ParamError
+
+/**
+ * A {@link Param} with its own decoder.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionString } from "@redial/core"
+ * import { Option } from "effect"
+ *
+ * const heartbeat = ConnectionString.makeParam("heartbeat", {
+ *   expected: "a whole number of seconds",
+ *   decode: (value) => /^[0-9]{1,6}$/.test(value) ? Option.some(Number(value)) : Option.none()
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category parameters
+ */
+export const makeParam: <A>(
+  name: string,
+  options: {
+    readonly expected: string
+    readonly decode: (value: string) => Option.Option<A>
+    readonly secret?: boolean | undefined
+  }
+) => Param<A> = paramsInternal.makeParam
+
+/**
+ * `true` or `false`; exactly so by default, in any case with `ignoreCase`.
+ *
+ * @since 0.1.0
+ * @category parameters
+ */
+export const booleanParam: (name: string, options?: { readonly ignoreCase?: boolean | undefined }) => Param<boolean> =
+  paramsInternal.booleanParam
+
+/**
+ * A whole decimal number (an optional `-`, digits; no `1e4`, no `10ms`) in
+ * `min`-`max`.
+ *
+ * @since 0.1.0
+ * @category parameters
+ */
+export const integerParam: (
+  name: string,
+  options: { readonly min: number; readonly max?: number | undefined; readonly expected?: string | undefined }
+) => Param<number> = paramsInternal.integerParam
+
+/**
+ * Any non-empty text (`what` names it in messages: "a non-empty file path").
+ *
+ * @since 0.1.0
+ * @category parameters
+ */
+export const nonEmptyParam: (
+  name: string,
+  options: { readonly what: string; readonly secret?: boolean | undefined }
+) => Param<string> = paramsInternal.nonEmptyParam
+
+/**
+ * One of `literals`; with `normalize`, compared with {@link normalizeKey}
+ * (`ReadOnlyReplica` is `read_only_replica`).
+ *
+ * @since 0.1.0
+ * @category parameters
+ */
+export const literalParam: <const L extends ReadonlyArray<string>>(
+  name: string,
+  literals: L,
+  options?: { readonly normalize?: boolean | undefined }
+) => Param<L[number]> = paramsInternal.literalParam
+
+/**
+ * Reads every query parameter in order into the options of `spec`: names are
+ * compared with {@link normalizeKey}, the last value of a name wins (as the
+ * KurrentDB client does), an invalid value or a name that is not an option is
+ * a {@link ParamError}. `label` names the string in messages ("a KurrentDB
+ * connection string"); `secrets` (default {@link secretsOf}) are never quoted.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionString } from "@redial/core"
+ * import { Effect } from "effect"
+ *
+ * const spec = {
+ *   heartbeat: ConnectionString.integerParam("heartbeat", { min: 0 }),
+ *   tls: ConnectionString.booleanParam("tls")
+ * }
+ *
+ * Effect.gen(function*() {
+ *   const cs = yield* ConnectionString.parse("amqp://h?heart_beat=10")
+ *   const values = yield* ConnectionString.readParams(cs, spec, { label: "an AMQP URL" })
+ *   values.heartbeat // 10
+ *   values.tls // undefined
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category parameters
+ */
+export const readParams: <P extends Record<string, Param<unknown>>>(
+  self: ConnectionString,
+  spec: P,
+  options: { readonly label: string; readonly secrets?: Secrets | undefined }
+) => Either.Either<ParamValues<P>, ParamError> = internal.readParams

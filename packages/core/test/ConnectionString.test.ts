@@ -227,7 +227,20 @@ describe("ConnectionString", () => {
       { input: "postgres://user@/db", part: "host", message: "the host is empty", position: 16 },
       { input: "postgres://h1,,h3", part: "host", message: "host 2 of 3 is empty", position: 14 },
       { input: "postgres://h1,", part: "host", message: "host 2 of 2 is empty", position: 14 },
-      { input: "postgres://:5432", part: "host", message: "the host name before port \"5432\" is empty", position: 11 },
+      // Without "@host", "user:password" reads as "host:port": the "port" is never quoted, it may be a password.
+      {
+        input: "postgres://:5432",
+        part: "host",
+        message: "the host name before the port is empty (not shown",
+        position: 11,
+        secrets: ["5432"]
+      },
+      {
+        input: "postgres://u@:5432",
+        part: "host",
+        message: "the host name before port \"5432\" is empty",
+        position: 13
+      },
       { input: "postgres://ho st", part: "host", message: "invalid character \" \" in host \"ho st\"", position: 13 },
       { input: "postgres://h1, h2", part: "host", message: "invalid character \" \" in host \" h2\"", position: 14 },
       { input: "postgres://[::1", part: "host", message: "unclosed \"[\" in host \"[::1\"", position: 11 },
@@ -239,23 +252,50 @@ describe("ConnectionString", () => {
       {
         input: "postgres://db1:99999/app",
         part: "port",
+        message: "the port of host \"db1\" is out of range 1-65535 (not shown",
+        position: 15,
+        secrets: ["99999"]
+      },
+      {
+        input: "postgres://u@db1:99999/app",
+        part: "port",
         message: "port \"99999\" of host \"db1\" is out of range 1-65535",
-        position: 15
+        position: 17
       },
       {
         input: "postgres://h:0",
         part: "port",
-        message: "port \"0\" of host \"h\" is out of range 1-65535",
+        message: "the port of host \"h\" is out of range 1-65535",
         position: 13
+      },
+      {
+        input: "postgres://u:p@h:0",
+        part: "port",
+        message: "port \"0\" of host \"h\" is out of range 1-65535",
+        position: 17
       },
       {
         input: "postgres://h:65536",
         part: "port",
-        message: "port \"65536\" of host \"h\" is out of range",
-        position: 13
+        message: "the port of host \"h\" is out of range",
+        position: 13,
+        secrets: ["65536"]
       },
-      { input: "postgres://h:54x", part: "port", message: "port \"54x\" of host \"h\" is not a number", position: 13 },
-      { input: "postgres://h:-1", part: "port", message: "port \"-1\" of host \"h\" is not a number", position: 13 },
+      {
+        input: "postgres://h:54x",
+        part: "port",
+        message: "the port of host \"h\" is not a number",
+        position: 13,
+        secrets: ["54x"]
+      },
+      {
+        input: "postgres://u:pw@h:54x",
+        part: "port",
+        message: "port \"54x\" of host \"h\" is not a number",
+        position: 18
+      },
+      { input: "postgres://h:-1", part: "port", message: "the port of host \"h\" is not a number", position: 13 },
+      { input: "postgres://u@h:-1", part: "port", message: "port \"-1\" of host \"h\" is not a number", position: 15 },
       { input: "postgres://a,b:", part: "port", message: "the port of host \"b\" is empty", position: 15 },
       {
         input: "postgres://[::1]:0",

@@ -5,9 +5,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Params from "./connectionString/params.js"
+import * as schema from "./connectionString/schema.js"
+import * as Secrets from "./connectionString/secrets.js"
+import * as text from "./connectionString/text.js"
 
 // ---------------------------------------------------------------------------
 // Models
@@ -64,76 +67,18 @@ export class ConnectionString extends Schema.Class<ConnectionString>("Connection
 const fail = (part: Part, reason: string, position: number): Either.Either<never, ConnectionStringError> =>
   Either.left(new ConnectionStringError({ part, reason, position }))
 
-const quote = (text: string): string => JSON.stringify(text)
-
 const isAlpha = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
 const isDigit = (c: number): boolean => c >= 48 && c <= 57
-const isHex = (c: number): boolean => isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102)
 const isSchemeChar = (c: number): boolean => isAlpha(c) || isDigit(c) || c === 43 || c === 45 || c === 46
-const isControl = (c: number): boolean => c < 0x20 || c === 0x7f
-
-/** A UTF-16 code unit at `i` that is half of a surrogate pair with its other half missing. */
-const isLoneSurrogate = (input: string, i: number): boolean => {
-  const c = input.charCodeAt(i)
-  if (c >= 0xd800 && c <= 0xdbff) {
-    const next = input.charCodeAt(i + 1)
-    return !(next >= 0xdc00 && next <= 0xdfff)
-  }
-  if (c >= 0xdc00 && c <= 0xdfff) {
-    const previous = input.charCodeAt(i - 1)
-    return !(previous >= 0xd800 && previous <= 0xdbff)
-  }
-  return false
-}
 
 /** Characters never allowed in a host name (besides whitespace and control characters). */
 const hostDelimiters = "/?#@[]\\%,:\"<>^`{|}"
 
 const isHostChar = (input: string, i: number): boolean => {
   const c = input.charCodeAt(i)
-  if (c <= 0x20 || c === 0x7f || isLoneSurrogate(input, i)) return false
+  if (c <= 0x20 || c === 0x7f || text.isLoneSurrogate(input, i)) return false
   if (c < 0x80) return !hostDelimiters.includes(input.charAt(i))
   return !/\s/u.test(input.charAt(i))
-}
-
-interface DecodeFailure {
-  readonly kind: "escape" | "utf8" | "char"
-  readonly position: number
-  readonly text: string
-}
-
-/**
- * Percent-decodes `input[start, end)`. `+` stays a literal `+`. Raw control
- * characters and unpaired surrogates are rejected, so every decoded value can
- * be printed back exactly.
- */
-const decode = (input: string, start: number, end: number): Either.Either<string, DecodeFailure> => {
-  let out = ""
-  let i = start
-  while (i < end) {
-    const c = input.charCodeAt(i)
-    if (c === 37) {
-      // Decode a whole run of escapes at once: one character may span several bytes.
-      const run = i
-      while (i < end && input.charCodeAt(i) === 37) {
-        if (i + 3 > end || !isHex(input.charCodeAt(i + 1)) || !isHex(input.charCodeAt(i + 2))) {
-          return Either.left({ kind: "escape", position: i, text: input.slice(i, Math.min(i + 3, end)) })
-        }
-        i += 3
-      }
-      try {
-        out += decodeURIComponent(input.slice(run, i))
-      } catch {
-        return Either.left({ kind: "utf8", position: run, text: input.slice(run, i) })
-      }
-    } else if (isControl(c) || isLoneSurrogate(input, i)) {
-      return Either.left({ kind: "char", position: i, text: input.charAt(i) })
-    } else {
-      out += input.charAt(i)
-      i++
-    }
-  }
-  return Either.right(out)
 }
 
 /**
@@ -148,20 +93,20 @@ const decodePart = (
   what: string,
   secret: boolean
 ): Either.Either<string, ConnectionStringError> =>
-  Either.orElse(decode(input, start, end), (failure) => {
+  Either.orElse(text.decode(input, start, end), (failure) => {
     switch (failure.kind) {
       case "escape":
         return fail(
           part,
           `malformed percent-escape${
-            secret ? "" : ` ${quote(failure.text)}`
+            secret ? "" : ` ${text.quote(failure.text)}`
           } in ${what} (expected "%" and two hex digits)`,
           failure.position
         )
       case "utf8":
         return fail(
           part,
-          `percent-escapes${secret ? "" : ` ${quote(failure.text)}`} in ${what} are not valid UTF-8`,
+          `percent-escapes${secret ? "" : ` ${text.quote(failure.text)}`} in ${what} are not valid UTF-8`,
           failure.position
         )
       case "char":
@@ -169,16 +114,19 @@ const decodePart = (
     }
   })
 
-/** Index of the first `char` in `input[start, end)`, or `end`. */
-const indexIn = (input: string, char: string, start: number, end: number): number => {
-  const i = input.indexOf(char, start)
-  return i === -1 || i > end ? end : i
+const indexIn = text.indexIn
+const quote = text.quote
+
+/** The end of a valid scheme at the start of `input` (its length), or 0. */
+const schemeEnd = (input: string): number => {
+  let i = 0
+  while (i < input.length && isSchemeChar(input.charCodeAt(i)) && (i > 0 || isAlpha(input.charCodeAt(i)))) i++
+  return i
 }
 
 const scanScheme = (input: string): Either.Either<string, ConnectionStringError> => {
   if (input.length === 0) return fail("scheme", "the connection string is empty", 0)
-  let i = 0
-  while (i < input.length && isSchemeChar(input.charCodeAt(i)) && (i > 0 || isAlpha(input.charCodeAt(i)))) i++
+  const i = schemeEnd(input)
   if (input.startsWith("://", i)) {
     return i === 0 ? fail("scheme", "the scheme before \"://\" is empty", 0) : Either.right(input.slice(0, i))
   }
@@ -223,77 +171,142 @@ const scanIPv6 = (literal: string): Option.Option<string> => {
   return /^%25[A-Za-z0-9._~-]+$/.test(zone) ? Option.some(`${address}%${zone.slice(3)}`) : Option.none()
 }
 
+/**
+ * Without user info, `user:password` reads as `host:port`, so text after the first ":" of the
+ * authority may be a password (`esdb://admin:S3cret` lacks its `@host`). Messages quote no text
+ * from `secretFrom` on.
+ */
+interface Authority {
+  readonly input: string
+  readonly secretFrom: number
+  readonly count: number
+}
+
+const notShown = "(not shown: without \"@host\", \"user:password\" reads as \"host:port\", so it may be a password)"
+
+const shown = (authority: Authority, end: number): boolean => end <= authority.secretFrom
+
+const hostName = (authority: Authority, index: number): string =>
+  authority.count === 1 ? "the host" : `host ${index + 1} of ${authority.count}`
+
 const scanPort = (
-  input: string,
+  authority: Authority,
   start: number,
   end: number,
   host: string
 ): Either.Either<Option.Option<number>, ConnectionStringError> => {
-  const text = input.slice(start, end)
-  if (text === "") return fail("port", `the port of host ${quote(host)} is empty`, start)
-  if (!/^[0-9]+$/.test(text)) return fail("port", `port ${quote(text)} of host ${quote(host)} is not a number`, start)
-  const port = Number(text)
+  const input = authority.input
+  if (start === end) return fail("port", `the port of ${host} is empty`, start)
+  const visible = shown(authority, end)
+  let digits = true
+  for (let i = start; i < end && digits; i++) digits = isDigit(input.charCodeAt(i))
+  // A number that long is out of range whatever it is; do not build it.
+  const port = digits && end - start <= 5 ? Number(input.slice(start, end)) : Infinity
+  if (!digits) {
+    return fail(
+      "port",
+      visible
+        ? `port ${quote(input.slice(start, end))} of ${host} is not a number`
+        : `the port of ${host} is not a number ${notShown}`,
+      start
+    )
+  }
   if (port < 1 || port > 65535) {
-    return fail("port", `port ${quote(text)} of host ${quote(host)} is out of range 1-65535`, start)
+    return fail(
+      "port",
+      visible
+        ? `port ${quote(input.slice(start, end))} of ${host} is out of range 1-65535`
+        : `the port of ${host} is out of range 1-65535 ${notShown}`,
+      start
+    )
   }
   return Either.right(Option.some(port))
 }
 
 const scanHost = (
-  input: string,
+  authority: Authority,
   start: number,
   end: number,
-  index: number,
-  count: number
+  index: number
 ): Either.Either<Host, ConnectionStringError> => {
+  const input = authority.input
   if (start === end) {
-    return fail("host", count === 1 ? "the host is empty" : `host ${index + 1} of ${count} is empty`, start)
+    return fail(
+      "host",
+      authority.count === 1 ? "the host is empty" : `host ${index + 1} of ${authority.count} is empty`,
+      start
+    )
   }
-  const entry = input.slice(start, end)
-  if (input[start] === "[") {
+  const entry = () => shown(authority, end) ? `host ${quote(input.slice(start, end))}` : hostName(authority, index)
+  if (input.charCodeAt(start) === 91) {
     const close = indexIn(input, "]", start, end)
-    if (close === end) return fail("host", `unclosed "[" in host ${quote(entry)}`, start)
-    const bracketed = input.slice(start, close + 1)
+    if (close === end) return fail("host", `unclosed "[" in ${entry()}`, start)
     const address = scanIPv6(input.slice(start + 1, close))
-    if (Option.isNone(address)) return fail("host", `invalid IPv6 address ${quote(bracketed)}`, start + 1)
-    if (close + 1 === end) return Either.right({ host: address.value, port: Option.none() })
-    if (input[close + 1] !== ":") {
-      return fail("host", `unexpected characters after "]" in host ${quote(entry)}`, close + 1)
+    if (Option.isNone(address)) {
+      return fail(
+        "host",
+        shown(authority, close + 1)
+          ? `invalid IPv6 address ${quote(input.slice(start, close + 1))}`
+          : `invalid IPv6 address in ${hostName(authority, index)}`,
+        start + 1
+      )
     }
-    return Either.map(scanPort(input, close + 2, end, bracketed), (port) => ({ host: address.value, port }))
+    if (close + 1 === end) return Either.right({ host: address.value, port: Option.none() })
+    if (input.charCodeAt(close + 1) !== 58) {
+      return fail("host", `unexpected characters after "]" in ${entry()}`, close + 1)
+    }
+    const label = shown(authority, close + 1)
+      ? `host ${quote(input.slice(start, close + 1))}`
+      : hostName(authority, index)
+    return Either.map(scanPort(authority, close + 2, end, label), (port) => ({ host: address.value, port }))
   }
   const colon = indexIn(input, ":", start, end)
   if (colon < end && indexIn(input, ":", colon + 1, end) < end) {
     return fail(
       "host",
-      `host ${quote(entry)} has more than one ":" (an IPv6 address must be in brackets, e.g. [::1]:5432)`,
+      `${entry()} has more than one ":" (an IPv6 address must be in brackets, e.g. [::1]:5432)`,
       start
     )
   }
-  const host = input.slice(start, colon)
-  if (host === "") {
-    return fail("host", `the host name before port ${quote(input.slice(colon + 1, end))} is empty`, start)
+  if (colon === start) {
+    return fail(
+      "host",
+      shown(authority, end)
+        ? `the host name before port ${quote(input.slice(colon + 1, end))} is empty`
+        : `the host name before the port is empty ${notShown}`,
+      start
+    )
   }
+  const visible = shown(authority, colon)
   for (let i = start; i < colon; i++) {
     if (!isHostChar(input, i)) {
-      return fail("host", `invalid character ${quote(input.charAt(i))} in host ${quote(host)}`, i)
+      return fail(
+        "host",
+        visible
+          ? `invalid character ${quote(input.charAt(i))} in host ${quote(input.slice(start, colon))}`
+          : `invalid character in ${hostName(authority, index)} ${notShown}`,
+        i
+      )
     }
   }
+  const host = input.slice(start, colon)
   if (colon === end) return Either.right({ host, port: Option.none() })
-  return Either.map(scanPort(input, colon + 1, end, host), (port) => ({ host, port }))
+  const label = visible ? `host ${quote(host)}` : hostName(authority, index)
+  return Either.map(scanPort(authority, colon + 1, end, label), (port) => ({ host, port }))
 }
 
 const scanHosts = (
   input: string,
   start: number,
-  end: number
+  end: number,
+  secretFrom: number
 ): Either.Either<Arr.NonEmptyReadonlyArray<Host>, ConnectionStringError> => {
-  const count = input.slice(start, end).split(",").length
+  const authority: Authority = { input, secretFrom, count: text.countIn(input, ",", start, end) + 1 }
   const hosts: Array<Host> = []
   let from = start
-  for (let index = 0; index < count; index++) {
+  for (let index = 0; index < authority.count; index++) {
     const to = indexIn(input, ",", from, end)
-    const host = scanHost(input, from, to, index, count)
+    const host = scanHost(authority, from, to, index)
     if (Either.isLeft(host)) return Either.left(host.left)
     hosts.push(host.right)
     from = to + 1
@@ -337,6 +350,24 @@ const scanQuery = (
   return Either.right(params)
 }
 
+/** The last "@" in `input[start, end)`, or -1. */
+const lastIndexIn = (input: string, char: string, start: number, end: number): number => {
+  const code = char.charCodeAt(0)
+  for (let i = end - 1; i >= start; i--) {
+    if (input.charCodeAt(i) === code) return i
+  }
+  return -1
+}
+
+/**
+ * Where the text that may be a password starts when a string has no user info: the first ":"
+ * of the authority, unless a "[" comes first (an IPv6 address, which no user name starts).
+ */
+const suspectColon = (input: string, start: number, end: number): number => {
+  const colon = indexIn(input, ":", start, end)
+  return colon < end && indexIn(input, "[", start, colon) === colon ? colon : -1
+}
+
 /** @internal */
 export const parseEither = (input: string): Either.Either<ConnectionString, ConnectionStringError> =>
   Either.gen(function*() {
@@ -345,8 +376,7 @@ export const parseEither = (input: string): Either.Either<ConnectionString, Conn
     const queryStart = indexIn(input, "?", authorityStart, input.length)
     const authorityEnd = indexIn(input, "/", authorityStart, queryStart)
     // The user info ends at the last "@" of the authority, so a password may hold a raw "@" (not "/" or "?").
-    const lastAt = input.lastIndexOf("@", authorityEnd - 1)
-    const at = lastAt >= authorityStart ? lastAt : -1
+    const at = lastIndexIn(input, "@", authorityStart, authorityEnd)
 
     // A raw "@" in the path most likely ends a password holding a raw "/" (or "@" and "/"): refuse to guess.
     const strayAt = indexIn(input, "@", authorityEnd, queryStart)
@@ -361,10 +391,12 @@ export const parseEither = (input: string): Either.Either<ConnectionString, Conn
 
     const credentials = at === -1 ? undefined : yield* scanCredentials(input, authorityStart, at)
     const hostsStart = at === -1 ? authorityStart : at + 1
-    const hosts = yield* Either.orElse(scanHosts(input, hostsStart, authorityEnd), (error) =>
+    const colon = at === -1 ? suspectColon(input, authorityStart, authorityEnd) : -1
+    const secretFrom = colon === -1 ? Infinity : colon + 1
+    const hosts = yield* Either.orElse(scanHosts(input, hostsStart, authorityEnd, secretFrom), (error) =>
       // Without user info, a password holding a raw "?" puts the host and the password's start in
       // the authority; never quote that text when an "@" follows.
-      at === -1 && input.indexOf("@", authorityEnd) !== -1
+      at === -1 && indexIn(input, "@", authorityEnd, input.length) < input.length
         ? fail(
           "credentials",
           `invalid ${error.part} (not shown: an "@" follows, so it may hold part of a password); ` +
@@ -393,27 +425,8 @@ export const parse = (input: string): Effect.Effect<ConnectionString, Connection
 // Printing
 // ---------------------------------------------------------------------------
 
-const unreserved = /^[A-Za-z0-9\-._~]$/
-
 /** Percent-encodes everything but unreserved characters. Never throws. @internal */
-export const encode = (text: string): string => {
-  let out = ""
-  for (const char of text) {
-    if (unreserved.test(char)) {
-      out += char
-    } else {
-      const code = char.codePointAt(0) ?? 0
-      // An unpaired surrogate has no UTF-8 form (encodeURIComponent throws): print U+FFFD.
-      out += code >= 0xd800 && code <= 0xdfff ? "%EF%BF%BD" : encodeURIComponent(char)
-    }
-  }
-  return out
-}
-
-const formatHost = ({ host, port }: Host): string => {
-  const name = host.includes(":") ? `[${host.replace(/%/g, "%25")}]` : host
-  return Option.isSome(port) ? `${name}:${port.value}` : name
-}
+export const encode = text.encode
 
 const print = (self: ConnectionString, password: (secret: Redacted.Redacted<string>) => string): string => {
   const user = Option.match(self.username, {
@@ -426,7 +439,9 @@ const print = (self: ConnectionString, password: (secret: Redacted.Redacted<stri
     : `?${self.params.map(([key, value]) => `${encode(key)}=${encode(value)}`).join("&")}`
   // The path is read as one name (a database, a virtual host), so a "/" after the first is printed as %2F.
   const path = self.path === "" ? "" : `/${encode(self.path.slice(1))}`
-  return `${self.scheme}://${user}${self.hosts.map(formatHost).join(",")}${path}${query}`
+  return `${self.scheme}://${user}${
+    self.hosts.map(({ host, port }) => text.formatHost(host, port)).join(",")
+  }${path}${query}`
 }
 
 /** @internal */
@@ -435,37 +450,141 @@ export const format = (self: ConnectionString): string => print(self, () => "***
 /** @internal */
 export const unsafeFormat = (self: ConnectionString): string => print(self, (secret) => encode(Redacted.value(secret)))
 
-/**
- * Masks everything that could be a password in a raw input: the text from the
- * first ":" after "://" to the last "@". Whatever way the input is read, a
- * password lies inside that span.
- *
- * @internal
- */
-export const redactInput = (input: string): string => {
-  const separator = input.indexOf("://")
-  const start = separator === -1 ? 0 : separator + 3
-  const at = input.lastIndexOf("@")
-  if (at < start) return input
-  const colon = input.indexOf(":", start)
-  return colon === -1 || colon > at ? input : `${input.slice(0, colon + 1)}***${input.slice(at)}`
+// ---------------------------------------------------------------------------
+// Secrets and redaction
+// ---------------------------------------------------------------------------
+
+/** @internal */
+export const defaultSecretParams: ReadonlyArray<string> = [
+  "password",
+  "passwd",
+  "pwd",
+  "secret",
+  "clientSecret",
+  "token",
+  "accessToken",
+  "apiKey",
+  "sslPassword",
+  "certificatePassword"
+]
+
+/** A test for the names of secret parameters, compared with `normalizeKey`. */
+const secretParamTest = (names: Iterable<string> | undefined): (name: string) => boolean => {
+  const set = new Set(Array.from(names ?? defaultSecretParams, text.normalizeKey))
+  return (name) => set.has(text.normalizeKey(name))
 }
+
+/** @internal */
+export interface SecretOptions {
+  readonly secretParams?: Iterable<string> | undefined
+}
+
+/** @internal */
+export const secretsOf = (self: ConnectionString, options?: SecretOptions): Secrets.Secrets => {
+  const isSecret = secretParamTest(options?.secretParams)
+  const values = self.params.filter(([key]) => isSecret(key)).map(([, value]) => value)
+  return Secrets.make([...Option.toArray(Option.map(self.password, Redacted.value)), ...values])
+}
+
+/** A parsed string printed back with every secret, and every text that holds one, as `***`. */
+const printRedacted = (cs: ConnectionString, isSecret: (name: string) => boolean): string => {
+  const values = cs.params.filter(([key]) => isSecret(key)).map(([, value]) => value)
+  const secrets = Secrets.make([...Option.toArray(Option.map(cs.password, Redacted.value)), ...values])
+  const shown = (part: string) => secrets.contains(part) ? "***" : encode(part)
+  const user = Option.match(cs.username, {
+    onNone: () => Option.isSome(cs.password) ? ":***@" : "",
+    onSome: (name) => `${shown(name)}${Option.isSome(cs.password) ? ":***" : ""}@`
+  })
+  const hosts = cs.hosts.map(({ host, port }) => secrets.contains(host) ? "***" : text.formatHost(host, port))
+  const path = cs.path === "" ? "" : secrets.contains(cs.path) ? "/***" : `/${encode(cs.path.slice(1))}`
+  const params = cs.params.map(([key, value]) => `${shown(key)}=${isSecret(key) ? "***" : shown(value)}`)
+  return `${cs.scheme}://${user}${hosts.join(",")}${path}${params.length === 0 ? "" : `?${params.join("&")}`}`
+}
+
+const tryDecode = (raw: string): string => Option.getOrElse(text.decodeComponent(raw), () => raw)
+
+/**
+ * An input that does not parse, with whatever may be a secret masked. A password lies after a
+ * ":" and before an "@", however the input is read, so:
+ *
+ * - with an "@" in the authority, the text from its first ":" to the last "@" (the password,
+ *   exactly); with one after a "/" or "?", everything after the scheme: the password may hold
+ *   those, and nothing tells where it ends;
+ * - without one, when the authority is what is wrong, everything after its first ":": it may be
+ *   `user:password` without its `@host`;
+ * - the values of secret parameters;
+ * - and each of these texts again wherever else it appears, raw, decoded or encoded.
+ */
+const redactUnparsed = (input: string, error: ConnectionStringError, isSecret: (name: string) => boolean): string => {
+  const end = schemeEnd(input)
+  const authorityStart = end > 0 && input.startsWith("://", end) ? end + 3 : 0
+  const at = lastIndexIn(input, "@", 0, input.length)
+  if (at === -1) {
+    if (authorityStart === 0) {
+      // No authority to tell apart: "admin:S3cret" may be a password's neighbourhood.
+      if (indexIn(input, ":", 0, input.length) < input.length) return "***"
+    } else if (error.part === "host" || error.part === "port") {
+      const queryStart = indexIn(input, "?", authorityStart, input.length)
+      const colon = suspectColon(input, authorityStart, indexIn(input, "/", authorityStart, queryStart))
+      if (colon !== -1) return `${input.slice(0, colon + 1)}***`
+    }
+  }
+  const queryStart = indexIn(input, "?", authorityStart, input.length)
+  const authorityEnd = indexIn(input, "/", authorityStart, queryStart)
+  if (at >= authorityEnd) return `${input.slice(0, authorityStart)}***`
+  // Stretches to mask, [start, end) in order of their start.
+  const stretches: Array<readonly [number, number]> = []
+  let from = queryStart + 1
+  while (from <= input.length) {
+    const to = indexIn(input, "&", from, input.length)
+    const eq = indexIn(input, "=", from, to)
+    if (eq < to && isSecret(tryDecode(input.slice(from, eq)))) stretches.push([eq + 1, to])
+    from = to + 1
+  }
+  if (at !== -1) {
+    // Before the query, so before every other stretch.
+    const colon = indexIn(input, ":", authorityStart, at)
+    if (colon < at) stretches.unshift([colon + 1, at])
+  }
+  const found: Array<string> = []
+  let masked = ""
+  let shownFrom = 0
+  for (const [start, stop] of stretches) {
+    if (stop <= shownFrom) continue
+    const begin = Math.max(start, shownFrom)
+    found.push(input.slice(begin, stop))
+    masked += `${input.slice(shownFrom, begin)}${begin === shownFrom && masked.endsWith("***") ? "" : "***"}`
+    shownFrom = stop
+  }
+  masked += input.slice(shownFrom)
+  return Secrets.make(found.flatMap((raw) => {
+    const decoded = tryDecode(raw)
+    return [raw, decoded, encode(decoded)]
+  })).mask(masked)
+}
+
+/** @internal */
+export const redact = (input: string, options?: SecretOptions): string => {
+  const isSecret = secretParamTest(options?.secretParams)
+  const parsed = parseEither(input)
+  return Either.isRight(parsed) ? printRedacted(parsed.right, isSecret) : redactUnparsed(input, parsed.left, isSecret)
+}
+
+/** @internal */
+export const redactInput = (input: string): string => redact(input)
 
 // ---------------------------------------------------------------------------
 // Schema and Config
 // ---------------------------------------------------------------------------
 
 /** @internal */
-export const FromString: Schema.Schema<ConnectionString, string> = Schema.transformOrFail(
-  Schema.String,
-  Schema.typeSchema(ConnectionString),
-  {
-    strict: true,
-    decode: (input, _, ast) =>
-      Either.mapLeft(parseEither(input), (error) => new ParseResult.Type(ast, redactInput(input), error.message)),
-    encode: (self) => ParseResult.succeed(unsafeFormat(self))
-  }
-).annotations({ identifier: "ConnectionStringFromString" })
+export const FromString: Schema.Schema<ConnectionString, string> = schema.fromString({
+  identifier: "ConnectionStringFromString",
+  to: ConnectionString,
+  decode: parseEither,
+  encode: unsafeFormat,
+  redact: redactInput
+})
 
 /** @internal */
 export const config = (name: string): Config.Config<ConnectionString> => Schema.Config(name, FromString)
@@ -475,7 +594,7 @@ export const config = (name: string): Config.Config<ConnectionString> => Schema.
 // ---------------------------------------------------------------------------
 
 /** @internal */
-export const normalizeKey = (key: string): string => key.replace(/[-_]/g, "").toLowerCase()
+export const normalizeKey = text.normalizeKey
 
 /** @internal */
 export const params: {
@@ -505,3 +624,28 @@ export const withDefaultPort: {
     hosts: Arr.map(self.hosts, (host) => Option.isSome(host.port) ? host : { host: host.host, port: Option.some(port) })
   }, { disableValidation: true })
 })
+
+// ---------------------------------------------------------------------------
+// Shared with the adapters
+// ---------------------------------------------------------------------------
+
+/** @internal */
+export const decodeComponent = text.decodeComponent
+
+/** @internal */
+export const makeSecrets = Secrets.make
+
+/** @internal */
+export const quoteText = (value: string, secrets?: Secrets.Secrets): string =>
+  secrets === undefined ? text.quote(value) : Secrets.quoteUnlessSecret(value, secrets)
+
+/** @internal */
+export const readParams = <P extends Record<string, Params.Param<unknown>>>(
+  self: ConnectionString,
+  spec: P,
+  options: { readonly label: string; readonly secrets?: Secrets.Secrets | undefined }
+): Either.Either<Params.ParamValues<P>, Params.ParamError> =>
+  Params.readParams(self.params, spec, { label: options.label, secrets: options.secrets ?? secretsOf(self) })
+
+/** @internal */
+export const makeFromString = schema.fromString
