@@ -88,17 +88,33 @@
  *
  * @since 0.1.0
  */
-import type * as CoreConnectionString from "@redial/core/ConnectionString"
-import type * as Config from "effect/Config"
-import type * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
-import type * as Redacted from "effect/Redacted"
-import type * as Schema from "effect/Schema"
-import * as internal from "./internal/grpcConnectionString.js"
+import * as CoreConnectionString from "@redial/core/ConnectionString"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as chronicle from "./internal/connectionString/chronicle.js"
+import { unsupportedScheme } from "./internal/connectionString/common.js"
+import * as internalError from "./internal/connectionString/error.js"
+import * as esdb from "./internal/connectionString/esdb.js"
+import * as print from "./internal/connectionString/print.js"
 
 // ---------------------------------------------------------------------------
 // Models
 // ---------------------------------------------------------------------------
+
+/** A field with a constructor default. */
+const optional = <S extends Schema.Schema.Any>(schema: S, fallback: () => Schema.Schema.Type<S>) =>
+  Schema.propertySignature(schema).pipe(Schema.withConstructorDefault(fallback))
+
+const FiniteDuration = Schema.DurationFromSelf.pipe(
+  Schema.filter((d) => Duration.isFinite(d) || "a finite duration")
+)
+const PositiveDuration = FiniteDuration.pipe(Schema.greaterThanDuration(0))
 
 /**
  * The default port of KurrentDB / EventStoreDB: 2113.
@@ -106,7 +122,7 @@ import * as internal from "./internal/grpcConnectionString.js"
  * @since 0.1.0
  * @category constants
  */
-export const esdbDefaultPort: number = internal.esdbDefaultPort
+export const esdbDefaultPort: number = esdb.defaultPort
 
 /**
  * The default port of Chronicle: 35000.
@@ -114,7 +130,7 @@ export const esdbDefaultPort: number = internal.esdbDefaultPort
  * @since 0.1.0
  * @category constants
  */
-export const chronicleDefaultPort: number = internal.chronicleDefaultPort
+export const chronicleDefaultPort: number = chronicle.defaultPort
 
 /**
  * A port: an integer in 1-65535.
@@ -122,7 +138,7 @@ export const chronicleDefaultPort: number = internal.chronicleDefaultPort
  * @since 0.1.0
  * @category schemas
  */
-export const Port: typeof internal.Port = internal.Port
+export const Port = Schema.Int.pipe(Schema.between(1, 65535))
 
 /**
  * One host with its port (the default port filled in). An IPv6 address has no
@@ -131,13 +147,16 @@ export const Port: typeof internal.Port = internal.Port
  * @since 0.1.0
  * @category models
  */
-export const Endpoint: typeof internal.Endpoint = internal.Endpoint
+export const Endpoint = Schema.Struct({
+  host: Schema.NonEmptyString,
+  port: Port
+})
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Endpoint = internal.Endpoint
+export type Endpoint = typeof Endpoint.Type
 
 /**
  * The scheme of a KurrentDB string, without `+discover`.
@@ -145,13 +164,13 @@ export type Endpoint = internal.Endpoint
  * @since 0.1.0
  * @category models
  */
-export const EsdbScheme: typeof internal.EsdbScheme = internal.EsdbScheme
+export const EsdbScheme = Schema.Literal(...esdb.schemeNames)
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type EsdbScheme = internal.EsdbScheme
+export type EsdbScheme = typeof EsdbScheme.Type
 
 /**
  * Which cluster node to use: `leader` (the default), `follower`, `random` or
@@ -160,13 +179,13 @@ export type EsdbScheme = internal.EsdbScheme
  * @since 0.1.0
  * @category models
  */
-export const NodePreference: typeof internal.NodePreference = internal.NodePreference
+export const NodePreference = Schema.Literal(...esdb.nodePreferences)
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type NodePreference = internal.NodePreference
+export type NodePreference = typeof NodePreference.Type
 
 /**
  * The user of a KurrentDB string (`user:password@`); the password is `Redacted`.
@@ -174,13 +193,16 @@ export type NodePreference = internal.NodePreference
  * @since 0.1.0
  * @category models
  */
-export const EsdbCredentials: typeof internal.EsdbCredentials = internal.EsdbCredentials
+export const EsdbCredentials = Schema.Struct({
+  username: Schema.NonEmptyString,
+  password: Schema.RedactedFromSelf(Schema.NonEmptyString)
+})
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type EsdbCredentials = internal.EsdbCredentials
+export type EsdbCredentials = typeof EsdbCredentials.Type
 
 /**
  * The X.509 user certificate of a KurrentDB string: `userCertFile` and
@@ -189,13 +211,16 @@ export type EsdbCredentials = internal.EsdbCredentials
  * @since 0.1.0
  * @category models
  */
-export const UserCertificate: typeof internal.UserCertificate = internal.UserCertificate
+export const UserCertificate = Schema.Struct({
+  certFile: Schema.NonEmptyString,
+  keyFile: Schema.NonEmptyString
+})
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type UserCertificate = internal.UserCertificate
+export type UserCertificate = typeof UserCertificate.Type
 
 /**
  * The settings of a KurrentDB / EventStoreDB connection string. Also its own
@@ -228,13 +253,30 @@ export type UserCertificate = internal.UserCertificate
  * @since 0.1.0
  * @category models
  */
-export const EsdbSettings: typeof internal.EsdbSettings = internal.EsdbSettings
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type EsdbSettings = internal.EsdbSettings
+export class EsdbSettings extends Schema.TaggedClass<EsdbSettings>()("EsdbSettings", {
+  scheme: EsdbScheme.pipe(Schema.propertySignature, Schema.withConstructorDefault((): EsdbScheme => "kurrentdb")),
+  discover: Schema.Boolean.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => false)),
+  hosts: Schema.NonEmptyArray(Endpoint),
+  credentials: optional(Schema.OptionFromSelf(EsdbCredentials), Option.none<EsdbCredentials>),
+  tls: Schema.Boolean.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => true)),
+  tlsVerifyCert: Schema.Boolean.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => true)),
+  tlsCAFile: optional(Schema.OptionFromSelf(Schema.NonEmptyString), Option.none<string>),
+  userCertificate: optional(Schema.OptionFromSelf(UserCertificate), Option.none<UserCertificate>),
+  keepAliveInterval: optional(Schema.OptionFromSelf(FiniteDuration), () => Option.some(Duration.seconds(10))),
+  keepAliveTimeout: optional(Schema.OptionFromSelf(FiniteDuration), () => Option.some(Duration.seconds(10))),
+  defaultDeadline: optional(PositiveDuration, () => Duration.seconds(10)),
+  nodePreference: optional(NodePreference, (): NodePreference => "leader"),
+  maxDiscoverAttempts: optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)), () => 10),
+  discoveryInterval: optional(FiniteDuration, () => Duration.millis(100)),
+  gossipTimeout: optional(PositiveDuration, () => Duration.seconds(5)),
+  connectionName: optional(Schema.OptionFromSelf(Schema.NonEmptyString), Option.none<string>),
+  throwOnAppendFailure: Schema.Boolean.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => true))
+}) {
+  /** Prints the settings as a connection string, with the password replaced by `***`. */
+  override toString(): string {
+    return print.formatEsdb(this)
+  }
+}
 
 /**
  * How a Chronicle client authenticates: not at all, with client credentials
@@ -243,13 +285,22 @@ export type EsdbSettings = internal.EsdbSettings
  * @since 0.1.0
  * @category models
  */
-export const ChronicleAuth: typeof internal.ChronicleAuth = internal.ChronicleAuth
+export const ChronicleAuth = Schema.Union(
+  Schema.TaggedStruct("None", {}),
+  Schema.TaggedStruct("ClientCredentials", {
+    clientId: Schema.NonEmptyString,
+    secret: Schema.RedactedFromSelf(Schema.NonEmptyString)
+  }),
+  Schema.TaggedStruct("ApiKey", {
+    apiKey: Schema.RedactedFromSelf(Schema.NonEmptyString)
+  })
+)
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type ChronicleAuth = internal.ChronicleAuth
+export type ChronicleAuth = typeof ChronicleAuth.Type
 
 /**
  * How a Chronicle client picks among several hosts.
@@ -257,13 +308,13 @@ export type ChronicleAuth = internal.ChronicleAuth
  * @since 0.1.0
  * @category models
  */
-export const LoadBalancer: typeof internal.LoadBalancer = internal.LoadBalancer
+export const LoadBalancer = Schema.Literal(...chronicle.loadBalancers)
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type LoadBalancer = internal.LoadBalancer
+export type LoadBalancer = typeof LoadBalancer.Type
 
 /**
  * The settings of a Chronicle connection string. Also its own `Schema`;
@@ -281,13 +332,26 @@ export type LoadBalancer = internal.LoadBalancer
  * @since 0.1.0
  * @category models
  */
-export const ChronicleSettings: typeof internal.ChronicleSettings = internal.ChronicleSettings
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type ChronicleSettings = internal.ChronicleSettings
+export class ChronicleSettings extends Schema.TaggedClass<ChronicleSettings>()("ChronicleSettings", {
+  srv: Schema.Boolean.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => false)),
+  hosts: Schema.NonEmptyArray(Endpoint),
+  auth: optional(ChronicleAuth, (): ChronicleAuth => ({ _tag: "None" })),
+  tls: Schema.Boolean.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => true)),
+  skipTlsValidation: Schema.Boolean.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => false)),
+  certificatePath: optional(Schema.OptionFromSelf(Schema.NonEmptyString), Option.none<string>),
+  certificatePassword: optional(
+    Schema.OptionFromSelf(Schema.RedactedFromSelf(Schema.NonEmptyString)),
+    Option.none<Redacted.Redacted<string>>
+  ),
+  authPort: optional(Schema.OptionFromSelf(Port), Option.none<number>),
+  loadBalancer: optional(LoadBalancer, (): LoadBalancer => "least-connections"),
+  srvNameServer: optional(Schema.OptionFromSelf(Schema.NonEmptyString), Option.none<string>)
+}) {
+  /** Prints the settings as a connection string, with every secret replaced by `***`. */
+  override toString(): string {
+    return print.formatChronicle(this)
+  }
+}
 
 /**
  * The settings of either kind of string, told apart by `_tag`
@@ -296,13 +360,13 @@ export type ChronicleSettings = internal.ChronicleSettings
  * @since 0.1.0
  * @category models
  */
-export const Settings: typeof internal.Settings = internal.Settings
+export const Settings = Schema.Union(EsdbSettings, ChronicleSettings)
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Settings = internal.Settings
+export type Settings = typeof Settings.Type
 
 /**
  * Chronicle's default: `chronicle://localhost:35000`, TLS on, no authentication
@@ -311,7 +375,9 @@ export type Settings = internal.Settings
  * @since 0.1.0
  * @category constants
  */
-export const chronicleDefault: ChronicleSettings = internal.chronicleDefault
+export const chronicleDefault: ChronicleSettings = ChronicleSettings.make({
+  hosts: [{ host: "localhost", port: chronicle.defaultPort }]
+})
 
 /**
  * The canonical names of the KurrentDB options, in the order they are printed.
@@ -319,7 +385,7 @@ export const chronicleDefault: ChronicleSettings = internal.chronicleDefault
  * @since 0.1.0
  * @category constants
  */
-export const esdbOptionNames: ReadonlyArray<string> = internal.esdbOptionNames
+export const esdbOptionNames: ReadonlyArray<string> = esdb.optionNames
 
 /**
  * The canonical names of the Chronicle options, in the order they are printed.
@@ -327,7 +393,7 @@ export const esdbOptionNames: ReadonlyArray<string> = internal.esdbOptionNames
  * @since 0.1.0
  * @category constants
  */
-export const chronicleOptionNames: ReadonlyArray<string> = internal.chronicleOptionNames
+export const chronicleOptionNames: ReadonlyArray<string> = chronicle.optionNames
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -348,7 +414,7 @@ export const chronicleOptionNames: ReadonlyArray<string> = internal.chronicleOpt
  * @since 0.1.0
  * @category errors
  */
-export type Reason = internal.Reason
+export type Reason = internalError.Reason
 
 /**
  * A connection string that cannot be read. `reason` says what kind of problem,
@@ -371,17 +437,30 @@ export type Reason = internal.Reason
  * @since 0.1.0
  * @category errors
  */
-export const GrpcConnectionStringError: typeof internal.GrpcConnectionStringError = internal.GrpcConnectionStringError
+export const GrpcConnectionStringError: typeof internalError.GrpcConnectionStringError =
+  internalError.GrpcConnectionStringError
 
 /**
  * @since 0.1.0
  * @category errors
  */
-export type GrpcConnectionStringError = internal.GrpcConnectionStringError
+export type GrpcConnectionStringError = internalError.GrpcConnectionStringError
 
 // ---------------------------------------------------------------------------
 // Parsing
 // ---------------------------------------------------------------------------
+
+const parseWith = <A>(
+  input: string | Redacted.Redacted<string>,
+  from: (cs: CoreConnectionString.ConnectionString) => Either.Either<A, GrpcConnectionStringError>
+): Either.Either<A, GrpcConnectionStringError> =>
+  Either.flatMap(
+    Either.mapLeft(
+      CoreConnectionString.parseEither(typeof input === "string" ? input : Redacted.value(input)),
+      internalError.fromCoreError
+    ),
+    from
+  )
 
 /**
  * Parses a KurrentDB / EventStoreDB connection string. A `Redacted` input (a
@@ -408,7 +487,7 @@ export type GrpcConnectionStringError = internal.GrpcConnectionStringError
  */
 export const parseEsdb: (
   input: string | Redacted.Redacted<string>
-) => Effect.Effect<EsdbSettings, GrpcConnectionStringError> = internal.parseEsdb
+) => Effect.Effect<EsdbSettings, GrpcConnectionStringError> = (input) => Effect.suspend(() => parseEsdbEither(input))
 
 /**
  * {@link parseEsdb}, synchronously.
@@ -418,7 +497,8 @@ export const parseEsdb: (
  */
 export const parseEsdbEither: (
   input: string | Redacted.Redacted<string>
-) => Either.Either<EsdbSettings, GrpcConnectionStringError> = internal.parseEsdbEither
+) => Either.Either<EsdbSettings, GrpcConnectionStringError> = (input) =>
+  parseWith(input, (cs) => esdbFromConnectionString(cs))
 
 /**
  * Parses a Chronicle connection string.
@@ -441,7 +521,8 @@ export const parseEsdbEither: (
  */
 export const parseChronicle: (
   input: string | Redacted.Redacted<string>
-) => Effect.Effect<ChronicleSettings, GrpcConnectionStringError> = internal.parseChronicle
+) => Effect.Effect<ChronicleSettings, GrpcConnectionStringError> = (input) =>
+  Effect.suspend(() => parseChronicleEither(input))
 
 /**
  * {@link parseChronicle}, synchronously.
@@ -451,7 +532,8 @@ export const parseChronicle: (
  */
 export const parseChronicleEither: (
   input: string | Redacted.Redacted<string>
-) => Either.Either<ChronicleSettings, GrpcConnectionStringError> = internal.parseChronicleEither
+) => Either.Either<ChronicleSettings, GrpcConnectionStringError> = (input) =>
+  parseWith(input, (cs) => chronicleFromConnectionString(cs))
 
 /**
  * Parses either kind of string, chosen by its scheme.
@@ -476,7 +558,7 @@ export const parseChronicleEither: (
  * @category parsing
  */
 export const parse: (input: string | Redacted.Redacted<string>) => Effect.Effect<Settings, GrpcConnectionStringError> =
-  internal.parse
+  (input) => Effect.suspend(() => parseEither(input))
 
 /**
  * {@link parse}, synchronously.
@@ -486,7 +568,7 @@ export const parse: (input: string | Redacted.Redacted<string>) => Effect.Effect
  */
 export const parseEither: (
   input: string | Redacted.Redacted<string>
-) => Either.Either<Settings, GrpcConnectionStringError> = internal.parseEither
+) => Either.Either<Settings, GrpcConnectionStringError> = (input) => parseWith(input, (cs) => fromConnectionString(cs))
 
 /**
  * Reads KurrentDB settings from a string parsed by core's `ConnectionString.parse`.
@@ -496,7 +578,8 @@ export const parseEither: (
  */
 export const esdbFromConnectionString: (
   cs: CoreConnectionString.ConnectionString
-) => Either.Either<EsdbSettings, GrpcConnectionStringError> = internal.esdbFromConnectionString
+) => Either.Either<EsdbSettings, GrpcConnectionStringError> = (cs) =>
+  Either.map(esdb.fromConnectionString(cs), (fields) => EsdbSettings.make(fields))
 
 /**
  * Reads Chronicle settings from a string parsed by core's `ConnectionString.parse`.
@@ -506,7 +589,8 @@ export const esdbFromConnectionString: (
  */
 export const chronicleFromConnectionString: (
   cs: CoreConnectionString.ConnectionString
-) => Either.Either<ChronicleSettings, GrpcConnectionStringError> = internal.chronicleFromConnectionString
+) => Either.Either<ChronicleSettings, GrpcConnectionStringError> = (cs) =>
+  Either.map(chronicle.fromConnectionString(cs), (fields) => ChronicleSettings.make(fields))
 
 /**
  * Reads either kind of settings from a string parsed by core's `ConnectionString.parse`.
@@ -516,7 +600,11 @@ export const chronicleFromConnectionString: (
  */
 export const fromConnectionString: (
   cs: CoreConnectionString.ConnectionString
-) => Either.Either<Settings, GrpcConnectionStringError> = internal.fromConnectionString
+) => Either.Either<Settings, GrpcConnectionStringError> = (cs) => {
+  if (esdb.isScheme(cs.scheme)) return esdbFromConnectionString(cs)
+  if (chronicle.isScheme(cs.scheme)) return chronicleFromConnectionString(cs)
+  return unsupportedScheme(cs.scheme, [...esdb.schemeList, ...chronicle.schemeList])
+}
 
 // ---------------------------------------------------------------------------
 // Printing
@@ -542,11 +630,23 @@ export const fromConnectionString: (
  * @since 0.1.0
  * @category printing
  */
-export const format: (self: Settings) => string = internal.format
+export const format: (self: Settings) => string = print.format
 
 // ---------------------------------------------------------------------------
 // Schemas and Config
 // ---------------------------------------------------------------------------
+
+/** The input as a parse issue holds it: core's redaction, which masks these strings' secret options too. */
+const redact = (input: string): string => CoreConnectionString.redact(input)
+
+const fromConfig = <A>(
+  name: string,
+  parse: (input: Redacted.Redacted<string>) => Either.Either<A, GrpcConnectionStringError>
+): Config.Config<A> =>
+  Config.mapOrFail(
+    Config.redacted(name),
+    (input) => Either.mapLeft(parse(input), (error) => ConfigError.InvalidData([name], error.message))
+  )
 
 /**
  * The `Schema` from a string to {@link EsdbSettings}. A decoding failure carries
@@ -565,7 +665,13 @@ export const format: (self: Settings) => string = internal.format
  * @since 0.1.0
  * @category schemas
  */
-export const EsdbFromString: Schema.Schema<EsdbSettings, string> = internal.EsdbFromString
+export const EsdbFromString: Schema.Schema<EsdbSettings, string> = CoreConnectionString.makeFromString({
+  identifier: "EsdbFromString",
+  to: EsdbSettings,
+  decode: parseEsdbEither,
+  encode: (self) => print.printEsdb(self, print.revealed),
+  redact
+})
 
 /**
  * The `Schema` from a string to {@link ChronicleSettings}; see {@link EsdbFromString}.
@@ -573,7 +679,13 @@ export const EsdbFromString: Schema.Schema<EsdbSettings, string> = internal.Esdb
  * @since 0.1.0
  * @category schemas
  */
-export const ChronicleFromString: Schema.Schema<ChronicleSettings, string> = internal.ChronicleFromString
+export const ChronicleFromString: Schema.Schema<ChronicleSettings, string> = CoreConnectionString.makeFromString({
+  identifier: "ChronicleFromString",
+  to: ChronicleSettings,
+  decode: parseChronicleEither,
+  encode: (self) => print.printChronicle(self, print.revealed),
+  redact
+})
 
 /**
  * The `Schema` from a string to {@link Settings}, chosen by the scheme; see
@@ -582,7 +694,13 @@ export const ChronicleFromString: Schema.Schema<ChronicleSettings, string> = int
  * @since 0.1.0
  * @category schemas
  */
-export const FromString: Schema.Schema<Settings, string> = internal.FromString
+export const FromString: Schema.Schema<Settings, string> = CoreConnectionString.makeFromString({
+  identifier: "GrpcConnectionStringFromString",
+  to: Settings,
+  decode: parseEither,
+  encode: (self) => print.printSettings(self, print.revealed),
+  redact
+})
 
 /**
  * Reads a connection string of either kind from the configuration. The string
@@ -599,7 +717,7 @@ export const FromString: Schema.Schema<Settings, string> = internal.FromString
  * @since 0.1.0
  * @category config
  */
-export const config: (name: string) => Config.Config<Settings> = internal.config
+export const config: (name: string) => Config.Config<Settings> = (name) => fromConfig(name, parseEither)
 
 /**
  * Reads a KurrentDB / EventStoreDB connection string from the configuration;
@@ -619,7 +737,7 @@ export const config: (name: string) => Config.Config<Settings> = internal.config
  * @since 0.1.0
  * @category config
  */
-export const configEsdb: (name: string) => Config.Config<EsdbSettings> = internal.configEsdb
+export const configEsdb: (name: string) => Config.Config<EsdbSettings> = (name) => fromConfig(name, parseEsdbEither)
 
 /**
  * Reads a Chronicle connection string from the configuration; see {@link config}.
@@ -627,4 +745,5 @@ export const configEsdb: (name: string) => Config.Config<EsdbSettings> = interna
  * @since 0.1.0
  * @category config
  */
-export const configChronicle: (name: string) => Config.Config<ChronicleSettings> = internal.configChronicle
+export const configChronicle: (name: string) => Config.Config<ChronicleSettings> = (name) =>
+  fromConfig(name, parseChronicleEither)

@@ -253,8 +253,13 @@ describe("GrpcConnectionString: esdb:// and kurrentdb://", () => {
       expect(error.reason).toBe("Syntax")
       expect(error.cause).toBeInstanceOf(ConnectionString.ConnectionStringError)
       expect(error.cause?.part).toBe("port")
+      // Without "@host", "node1:99999" may be "user:password": the port is not quoted.
       expect(error.message).toBe(
-        "Invalid connection string: port \"99999\" of host \"node1\" is out of range 1-65535 (at position 13)"
+        "Invalid connection string: the port of host \"node1\" is out of range 1-65535 (not shown: without " +
+          "\"@host\", \"user:password\" reads as \"host:port\", so it may be a password) (at position 13)"
+      )
+      expect(errorOf("esdb://admin:changeit@node1:99999").message).toBe(
+        "Invalid connection string: port \"99999\" of host \"node1\" is out of range 1-65535 (at position 28)"
       )
       expect(errorOf("").reason).toBe("Syntax")
       expect(errorOf("esdb://").reason).toBe("Syntax")
@@ -873,8 +878,13 @@ describe("GrpcConnectionString: Schema", () => {
     ],
     ["esdb://admin:S3cr3t@h?tls=S3cr3t", "esdb://admin:***@h?tls=***"],
     ["esdb://admin:S3cr3t@h?tls=yes", "esdb://admin:***@h?tls=yes"],
-    ["esdb://admin:S3cr3t@h:bad?tls=S3cr3t", "esdb://***"],
-    ["chronicle://h:bad?apiKey=S3cr3tKey&x=S3cr3tKey", "chronicle://h:bad?apiKey=***&x=***"],
+    ["esdb://admin:S3cr3t@h:bad?tls=S3cr3t", "esdb://admin:***@h:bad?tls=***"],
+    ["esdb://admin:S3c?r3t@h:bad?tls=S3cr3t", "esdb://***"],
+    ["esdb://admin:S3cr3t", "esdb://admin:***"],
+    ["esdb://admin:S3cr3t?tls=false", "esdb://admin:***"],
+    ["chronicle://h:bad?apiKey=S3cr3tKey&x=S3cr3tKey", "chronicle://h:***"],
+    ["chronicle://h/x?apiKey=S3cr3tKey&x=S3cr3tKey&y=%zz", "chronicle://h/x?apiKey=***&x=***&y=%zz"],
+    ["esdb://h?apiKey=\ud800", "esdb://h?apiKey=***"],
     ["esdb://h?tls=yes", "esdb://h?tls=yes"]
   ])("the issue shows %s as %s", (input, shown) => {
     const result = Schema.decodeUnknownEither(GrpcConnectionString.FromString)(input)
@@ -884,11 +894,12 @@ describe("GrpcConnectionString: Schema", () => {
     expect((inner as ParseResult.Type).actual).toBe(shown)
   })
 
-  it("the outer issue of any string Schema holds the raw input (Effect's Transformation), the message does not", () => {
+  it("no node of the issue holds the raw input, not even Effect's Transformation around it", () => {
     const result = Schema.decodeUnknownEither(GrpcConnectionString.EsdbFromString)("esdb://admin:S3cr3t@h?tls=yes")
     const error = Either.getLeft(result).pipe(Option.getOrThrow)
     expect(error.issue._tag).toBe("Transformation")
-    expect(error.issue.actual).toBe("esdb://admin:S3cr3t@h?tls=yes")
+    expect(error.issue.actual).toBe("esdb://admin:***@h?tls=yes")
+    expect(util.inspect(error.issue, { depth: null })).not.toContain("S3cr3t")
     expect(error.message).not.toContain("S3cr3t")
   })
 })

@@ -6,6 +6,7 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import { InvalidOption } from "@redial/core"
+import * as ConnectionString from "@redial/core/ConnectionString"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -17,14 +18,32 @@ import type * as GrpcConnectionString from "../GrpcConnectionString.js"
 const address = (endpoint: GrpcConnectionString.Endpoint): string =>
   endpoint.host.includes(":") ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`
 
-const readFile = (option: string, path: string) =>
+/** Every secret of the settings: a file path that holds one (typed in the wrong place) is never quoted. */
+const secretsOf = (settings: GrpcConnectionString.Settings): ConnectionString.Secrets => {
+  const values: Array<Redacted.Redacted<string>> = []
+  if (settings._tag === "EsdbSettings") {
+    if (Option.isSome(settings.credentials)) values.push(settings.credentials.value.password)
+  } else {
+    if (settings.auth._tag === "ClientCredentials") values.push(settings.auth.secret)
+    if (settings.auth._tag === "ApiKey") values.push(settings.auth.apiKey)
+    if (Option.isSome(settings.certificatePassword)) values.push(settings.certificatePassword.value)
+  }
+  return ConnectionString.secrets(values.map(Redacted.value))
+}
+
+const readFile = (option: string, path: string, secrets: ConnectionString.Secrets) =>
   Effect.tryPromise({
     try: () => fs.readFile(path),
-    catch: (error) =>
-      new InvalidOption({
+    catch: (error) => {
+      // Node's message repeats the path: when the path is not shown, give only the error code.
+      const cause = error instanceof Error ? error.message : String(error)
+      const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "error"
+      return new InvalidOption({
         option,
-        reason: `cannot read ${JSON.stringify(path)}: ${error instanceof Error ? error.message : String(error)}`
+        reason: "Invalid",
+        detail: `cannot read ${ConnectionString.quote(path, secrets)}: ${secrets.contains(cause) ? code : cause}`
       })
+    }
   })
 
 /** Call credentials that add one header to every call, its value read from a Redacted. @internal */
@@ -58,12 +77,15 @@ export const fromSettings = (
 ): Effect.Effect<GrpcChannel.Options, InvalidOption> =>
   Effect.gen(function*() {
     const addresses = settings.hosts.map(address)
+    const secrets = secretsOf(settings)
     if (settings._tag === "EsdbSettings") {
-      const ca = Option.isSome(settings.tlsCAFile) ? yield* readFile("tlsCAFile", settings.tlsCAFile.value) : undefined
+      const ca = Option.isSome(settings.tlsCAFile)
+        ? yield* readFile("tlsCAFile", settings.tlsCAFile.value, secrets)
+        : undefined
       const user = Option.isSome(settings.userCertificate)
         ? {
-          cert: yield* readFile("userCertFile", settings.userCertificate.value.certFile),
-          key: yield* readFile("userKeyFile", settings.userCertificate.value.keyFile)
+          cert: yield* readFile("userCertFile", settings.userCertificate.value.certFile, secrets),
+          key: yield* readFile("userKeyFile", settings.userCertificate.value.keyFile, secrets)
         }
         : undefined
       const credentials = settings.tls
@@ -82,7 +104,7 @@ export const fromSettings = (
       } satisfies GrpcChannel.Options
     }
     const ca = Option.isSome(settings.certificatePath)
-      ? yield* readFile("certificatePath", settings.certificatePath.value)
+      ? yield* readFile("certificatePath", settings.certificatePath.value, secrets)
       : undefined
     const credentials = settings.tls
       ? grpc.credentials.createSsl(ca ?? null, null, null, { rejectUnauthorized: !settings.skipTlsValidation })
