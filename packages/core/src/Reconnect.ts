@@ -33,9 +33,11 @@ import * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import { InvalidOption } from "./Errors.js"
 import * as internal from "./internal/reconnect.js"
+import { decode as decodeOption, literal } from "./Options.js"
 
 /**
  * A reconnect policy: any `Schedule` that accepts the connect error as input. Its output is not
@@ -49,6 +51,7 @@ export type Policy<E = unknown, R = never> = Schedule.Schedule<unknown, E, R>
 /**
  * Bounds of the delays. `min` defaults to 1 second and `max` to 30 seconds; only `min` given
  * means `max = max(min, 30 s)`, only `max` given means `min = min(1 s, max)` (as DBConnection).
+ * Each must be at least 1 ms and finite.
  *
  * @since 0.1.0
  * @category models
@@ -62,8 +65,9 @@ export interface Bounds {
  * Exponential backoff (DBConnection's `exp`): `min`, `min·factor`, `min·factor²` … capped at
  * `max`. With the defaults (1 s, 30 s, factor 2): 1000, 2000, 4000, 8000, 16000, 30000, 30000 … ms.
  *
- * Throws `InvalidOption` (naming the option) for a zero, negative or infinite duration,
- * `min > max`, or a `factor` below 1.
+ * Throws `InvalidOption` (naming the option) for a delay below 1 ms (a timer would round it to
+ * 0 and retry in a hot loop), NaN, an infinite delay, `min > max`, or a `factor` below 1 or NaN.
+ * For options that are not literals in code, use {@link fromOptions}, which returns the error.
  *
  * @example
  * ```ts
@@ -82,7 +86,14 @@ export const exponential: (
 /**
  * Uniformly random delays in `[min, max]` (DBConnection's `rand`), whole milliseconds.
  *
- * Throws `InvalidOption` for invalid bounds.
+ * Throws `InvalidOption` for invalid bounds (below 1 ms, NaN, infinite, `min > max`).
+ *
+ * @example
+ * ```ts
+ * import { Reconnect } from "@redial/core"
+ *
+ * const policy = Reconnect.random({ min: "500 millis", max: "5 seconds" })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -95,7 +106,14 @@ export const random: (options?: Bounds) => Schedule.Schedule<Duration.Duration> 
  * next one uniform in `[min(prev, lower), min(3·prev, max)]`. Grows like an exponential but
  * spreads clients that failed together, so they do not reconnect in a herd.
  *
- * Throws `InvalidOption` for invalid bounds.
+ * Throws `InvalidOption` for invalid bounds (below 1 ms, NaN, infinite, `min > max`).
+ *
+ * @example
+ * ```ts
+ * import { Reconnect } from "@redial/core"
+ *
+ * const policy = Reconnect.randomExponential({ min: "100 millis", max: "10 seconds" })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -105,7 +123,15 @@ export const randomExponential: (options?: Bounds) => Schedule.Schedule<Duration
 /**
  * The same delay after every failed attempt, forever (Spear: 500 ms).
  *
- * Throws `InvalidOption` for a zero, negative or infinite interval.
+ * Throws `InvalidOption` for an interval below 1 ms (`"400 micros"` would retry every 0 ms),
+ * NaN, or infinite.
+ *
+ * @example
+ * ```ts
+ * import { Reconnect } from "@redial/core"
+ *
+ * const spear = Reconnect.fixed("500 millis")
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -134,7 +160,14 @@ export const defaultPolicy: Schedule.Schedule<Duration.Duration> = internal.rand
  * and 5 more, then gives up (`Closed` with reason `PolicyExhausted`). Counted as
  * `Schedule.recurs` counts; `limit(policy, 0)` behaves as `stop`.
  *
- * Throws `InvalidOption` when `attempts` is negative or not a whole number.
+ * Throws `InvalidOption` when `attempts` is negative or not a whole number (NaN included).
+ *
+ * @example
+ * ```ts
+ * import { Reconnect } from "@redial/core"
+ *
+ * const fiveRetries = Reconnect.limit(Reconnect.exponential(), 5)
+ * ```
  *
  * @since 0.1.0
  * @category combinators
@@ -200,38 +233,64 @@ export type Options =
   | { readonly type: "fixed"; readonly interval: Duration.DurationInput; readonly attempts?: number }
   | { readonly type: "stop" }
 
+const PolicyType = literal("exponential", "random", "randomExponential", "fixed", "stop")
+
 /**
  * Builds a policy from its description, failing with `InvalidOption` (naming the option)
- * instead of throwing.
+ * instead of throwing: an unknown `type`, a delay below 1 ms, NaN, `min > max`, a `factor` below
+ * 1 or `attempts` that is not a whole number ≥ 0.
+ *
+ * @example
+ * ```ts
+ * import { Reconnect } from "@redial/core"
+ * import { Either } from "effect"
+ *
+ * const policy = Reconnect.fromOptions({ type: "exponential", min: "100 millis", attempts: 5 })
+ * const bad = Reconnect.fromOptions({ type: "fixed", interval: "400 micros" })
+ * // Left(InvalidOption: Invalid option "interval": must be at least 1ms (got 0.4ms)), reason "OutOfRange"
+ * Either.isLeft(bad) // true
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
 export const fromOptions = (options: Options): Either.Either<Schedule.Schedule<Duration.Duration>, InvalidOption> =>
-  Either.try({
-    try: () => {
-      const base = options.type === "exponential"
-        ? exponential(options)
-        : options.type === "random"
-        ? random(options)
-        : options.type === "randomExponential"
-        ? randomExponential(options)
-        : options.type === "fixed"
-        ? fixed(options.interval)
-        : stop
-      return "attempts" in options && options.attempts !== undefined ? limit(base, options.attempts) : base
-    },
-    catch: (error) =>
-      error instanceof InvalidOption
-        ? error
-        : new InvalidOption({ option: "type", reason: "Invalid", detail: "is not a known policy type" })
-  })
+  Either.flatMap(
+    decodeOption(PolicyType, options.type, { prefix: "type" }),
+    () =>
+      Either.try({
+        try: () => {
+          const base = options.type === "exponential"
+            ? exponential(options)
+            : options.type === "random"
+            ? random(options)
+            : options.type === "randomExponential"
+            ? randomExponential(options)
+            : options.type === "fixed"
+            ? fixed(options.interval)
+            : stop
+          return "attempts" in options && options.attempts !== undefined ? limit(base, options.attempts) : base
+        },
+        catch: (error) =>
+          error instanceof InvalidOption
+            ? error
+            : new InvalidOption({ option: "options", reason: "Invalid", detail: "cannot be read as a policy" })
+      })
+  )
+
+// A number as configuration text; anything else stays a string, which the number decoders
+// reject without quoting it.
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i
+const toNumber = (text: string): number | string => NUMBER.test(text.trim()) ? Number(text) : text
 
 /**
  * Reads a policy from configuration: `type` (`exponential`, `random`, `randomExponential`,
  * `fixed` or `stop`; default `randomExponential`), `min`, `max`, `factor`, `interval` (for
- * `fixed`) and `attempts` (optional limit). Invalid values fail with a `ConfigError` that names
- * the key.
+ * `fixed`) and `attempts` (optional limit). Durations are written as `"500 millis"`,
+ * `"2 seconds"`… An invalid value fails with a `ConfigError` (`InvalidData`, or `MissingData` for
+ * a `fixed` policy without `interval`) at its key, whose message is that of the
+ * `InvalidOption` (`Invalid option "min": must be at least 1ms (got 0.4ms)`) and never quotes
+ * the configured text.
  *
  * @example
  * ```ts
@@ -246,29 +305,31 @@ export const fromOptions = (options: Options): Either.Either<Schedule.Schedule<D
  * @category config
  */
 export const config: Config.Config<Schedule.Schedule<Duration.Duration>> = Config.all({
-  type: Config.literal("exponential", "random", "randomExponential", "fixed", "stop")("type").pipe(
-    Config.withDefault("randomExponential" as const)
-  ),
-  min: Config.option(Config.duration("min")),
-  max: Config.option(Config.duration("max")),
-  factor: Config.option(Config.number("factor")),
-  interval: Config.option(Config.duration("interval")),
-  attempts: Config.option(Config.integer("attempts"))
+  type: Config.option(Config.string("type")),
+  min: Config.option(Config.string("min")),
+  max: Config.option(Config.string("max")),
+  factor: Config.option(Config.string("factor")),
+  interval: Config.option(Config.string("interval")),
+  attempts: Config.option(Config.string("attempts"))
 }).pipe(
   Config.mapOrFail(({ attempts, factor, interval, max, min, type }) => {
-    const options = {
-      type,
-      ...(min._tag === "Some" ? { min: min.value } : {}),
-      ...(max._tag === "Some" ? { max: max.value } : {}),
-      ...(factor._tag === "Some" ? { factor: factor.value } : {}),
-      ...(attempts._tag === "Some" ? { attempts: attempts.value } : {})
+    const text = (value: Option.Option<string>) => Option.getOrUndefined(value)
+    const number = (value: Option.Option<string>) => Option.getOrUndefined(Option.map(value, toNumber))
+    const typeName = text(type) ?? "randomExponential"
+    if (typeName === "fixed" && Option.isNone(interval)) {
+      return Either.left(
+        ConfigError.MissingData(["interval"], `Invalid option "interval": is required for a fixed policy`)
+      )
     }
-    if (type === "fixed" && interval._tag === "None") {
-      return Either.left(ConfigError.MissingData(["interval"], "Expected an interval for a fixed reconnect policy"))
-    }
-    const described = (type === "fixed" && interval._tag === "Some"
-      ? { ...options, type, interval: interval.value }
-      : options) as Options
+    // The decoders check every value, whatever its type: the casts only say which keys there are.
+    const described = {
+      type: typeName,
+      min: text(min),
+      max: text(max),
+      factor: number(factor),
+      interval: text(interval),
+      attempts: number(attempts)
+    } as unknown as Options
     return Either.mapLeft(
       fromOptions(described),
       (error) => ConfigError.InvalidData([error.option], error.message)

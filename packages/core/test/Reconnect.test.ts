@@ -166,6 +166,67 @@ describe("Reconnect", () => {
       }
     })
 
+    it("a delay below 1 ms is rejected: it would retry every 0 ms for ever", () => {
+      const cases: Array<[() => unknown, string, string]> = [
+        [() => Reconnect.fixed("400 micros"), "interval", "must be at least 1ms (got 0.4ms)"],
+        [() => Reconnect.fixed(0.999), "interval", "must be at least 1ms (got 0.999ms)"],
+        [() => Reconnect.fixed(Duration.nanos(999_999n)), "interval", "must be at least 1ms"],
+        [() => Reconnect.exponential({ min: 0.4 }), "min", "must be at least 1ms (got 0.4ms)"],
+        [() => Reconnect.exponential({ max: "10 micros" }), "max", "must be at least 1ms"],
+        [() => Reconnect.random({ min: 0.5, max: 10 }), "min", "must be at least 1ms"],
+        [() => Reconnect.randomExponential({ min: "999 micros" }), "min", "must be at least 1ms"]
+      ]
+      for (const [thunk, option, detail] of cases) {
+        const error = invalid(thunk)
+        expect(error).toMatchObject({ option, reason: "OutOfRange" })
+        expect(error.detail).toContain(detail)
+      }
+      // 1 ms is the smallest delay that means something
+      expect(Effect.runSync(ms(Reconnect.fixed("1 millis"), 2))).toEqual([1, 1])
+      expect(Effect.runSync(ms(Reconnect.exponential({ min: 1, max: 4 }), 4))).toEqual([1, 2, 4, 4])
+    })
+
+    it("NaN is reported as NaN, never as 0", () => {
+      for (
+        const thunk of [
+          () => Reconnect.fixed(Number.NaN),
+          () => Reconnect.exponential({ min: Number.NaN }),
+          () => Reconnect.random({ max: [Number.NaN, 0] }),
+          () => Reconnect.exponential({ factor: Number.NaN }),
+          () => Reconnect.limit(Reconnect.stop, Number.NaN)
+        ]
+      ) {
+        const error = invalid(thunk)
+        expect(error.reason).toBe("Invalid")
+        expect(error.detail).toContain("(got NaN)")
+        expect(error.detail).not.toContain("got 0")
+      }
+    })
+
+    it("reasons are machine-readable: OutOfRange, Conflict, Invalid", () => {
+      expect(invalid(() => Reconnect.fixed(-500)).reason).toBe("OutOfRange")
+      expect(invalid(() => Reconnect.fixed(Duration.infinity)).reason).toBe("OutOfRange")
+      expect(invalid(() => Reconnect.exponential({ min: 2000, max: 1000 }))).toMatchObject({
+        option: "min",
+        reason: "Conflict",
+        detail: "must not be greater than max (got min 2s, max 1s)"
+      })
+      expect(invalid(() => Reconnect.exponential({ factor: 0.5 })).reason).toBe("OutOfRange")
+      expect(invalid(() => Reconnect.limit(Reconnect.stop, 1.5)).reason).toBe("Invalid")
+      expect(invalid(() => Reconnect.fixed("soon" as Duration.DurationInput)).reason).toBe("Invalid")
+    })
+
+    it.prop(
+      "any duration below 1 ms is rejected for each option, with OutOfRange",
+      // below 1 ms by more than the nanosecond that Duration keeps
+      [fc.double({ min: -1e9, max: 0.999_999, noNaN: true })],
+      ([n]) => {
+        expect(invalid(() => Reconnect.exponential({ min: n }))).toMatchObject({ option: "min", reason: "OutOfRange" })
+        expect(invalid(() => Reconnect.random({ max: n }))).toMatchObject({ option: "max", reason: "OutOfRange" })
+        expect(invalid(() => Reconnect.fixed(n))).toMatchObject({ option: "interval", reason: "OutOfRange" })
+      }
+    )
+
     it.prop("any non-positive duration is rejected for each option", [fc.integer({ max: 0 })], ([n]) => {
       expect(invalid(() => Reconnect.exponential({ min: n })).option).toBe("min")
       expect(invalid(() => Reconnect.random({ max: n })).option).toBe("max")
@@ -208,6 +269,39 @@ describe("Reconnect", () => {
     it("fromOptions returns the error instead of throwing", () => {
       const result = Reconnect.fromOptions({ type: "random", min: 10, max: 1 })
       expect(Either.isLeft(result) && result.left.option).toBe("min")
+      const subMillis = Reconnect.fromOptions({ type: "fixed", interval: "400 micros" })
+      expect(Either.isLeft(subMillis) && subMillis.left).toMatchObject({ option: "interval", reason: "OutOfRange" })
+      const tiny = Reconnect.fromOptions({ type: "exponential", min: 0.4 })
+      expect(Either.isLeft(tiny) && tiny.left).toMatchObject({ option: "min", reason: "OutOfRange" })
     })
+
+    it("fromOptions rejects an unknown type instead of reading it as stop", () => {
+      const result = Reconnect.fromOptions({ type: "linear" } as unknown as Reconnect.Options)
+      expect(Either.isLeft(result) && result.left).toMatchObject({ option: "type", reason: "Invalid" })
+      const missing = Reconnect.fromOptions({ type: "fixed" } as unknown as Reconnect.Options)
+      expect(Either.isLeft(missing) && missing.left).toMatchObject({ option: "interval", reason: "Missing" })
+    })
+
+    it.effect("rejects sub-millisecond and NaN values with the InvalidOption's message", () =>
+      Effect.gen(function*() {
+        const micros = yield* Effect.flip(read({ type: "fixed", interval: "400 micros" }))
+        expect(String(micros)).toContain(`Invalid option "interval": must be at least 1ms (got 0.4ms)`)
+        const nan = yield* Effect.flip(read({ type: "exponential", factor: "NaN" }))
+        expect(String(nan)).toContain(`Invalid option "factor": must be a number`)
+        const attempts = yield* Effect.flip(read({ type: "exponential", attempts: "1.5" }))
+        expect(String(attempts)).toContain(`Invalid option "attempts": must be a whole number (got 1.5)`)
+      }))
+
+    it.effect.prop(
+      "a configuration error never quotes the configured text",
+      [fc.constantFrom("type", "min", "max", "factor", "interval", "attempts"), fc.string({ minLength: 4 })],
+      ([key, secret]) =>
+        Effect.gen(function*() {
+          const result = yield* Effect.either(
+            read({ type: key === "type" ? secret : "fixed", interval: "1 second", [key]: secret })
+          )
+          if (Either.isLeft(result)) expect(String(result.left)).not.toContain(secret)
+        })
+    )
   })
 })

@@ -6,8 +6,9 @@ import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Interval from "effect/ScheduleInterval"
 import * as Intervals from "effect/ScheduleIntervals"
-import { InvalidOption } from "../Errors.js"
-import { positiveDuration } from "./options.js"
+import * as Schema from "effect/Schema"
+import * as Options from "../Options.js"
+import * as internalOptions from "./options.js"
 
 /** @internal */
 export const DEFAULT_MIN = 1000
@@ -15,32 +16,62 @@ export const DEFAULT_MIN = 1000
 export const DEFAULT_MAX = 30_000
 
 /**
- * A duration option as whole milliseconds, rejected unless positive and finite.
+ * A delay: at least 1 ms (timers round anything shorter to 0, which would retry in a hot loop),
+ * finite.
  * @internal
  */
-export const positiveMillis = (option: string, input: Duration.DurationInput): number =>
-  Math.round(Duration.toMillis(positiveDuration(option, input, { finite: true })))
+export const delay = Options.duration({ min: "1 millis" })
+
+const bounds = {
+  min: Schema.optional(delay),
+  max: Schema.optional(delay)
+}
+
+// DBConnection's defaults: only `min` given → `max = max(min, 30 s)`; only `max` given →
+// `min = min(1 s, max)`; so `min > max` is possible only when both are given.
+const noConflict = <
+  A extends { readonly min?: Duration.Duration | undefined; readonly max?: Duration.Duration | undefined },
+  I
+>(
+  self: Schema.Schema<A, I>
+): Schema.Schema<A, I> =>
+  Options.check(({ max, min }: A) =>
+    min !== undefined && max !== undefined && Duration.greaterThan(min, max)
+      ? {
+        reason: "Conflict",
+        option: "min",
+        detail: `must not be greater than max (got min ${internalOptions.formatDuration(min)}, max ${
+          internalOptions.formatDuration(max)
+        })`
+      }
+      : undefined
+  )(self)
+
+/** @internal */
+export const Bounds = Schema.Struct(bounds).pipe(noConflict)
+
+/** @internal */
+export const ExponentialOptions = Schema.Struct({
+  ...bounds,
+  factor: Schema.optional(Options.number({ min: 1 }))
+}).pipe(noConflict)
+
+/** @internal */
+export const Attempts = Options.integer({ min: 0 })
+
+const millis = (duration: Duration.Duration): number => Math.round(Duration.toMillis(duration))
 
 /**
- * DBConnection's defaults: only `min` given → `max = max(min, 30 s)`; only `max` given →
- * `min = min(1 s, max)`; `min > max` is an error.
+ * The bounds in whole milliseconds, with DBConnection's defaults.
  * @internal
  */
 export const minMax = (
-  options: { readonly min?: Duration.DurationInput | undefined; readonly max?: Duration.DurationInput | undefined }
+  options: { readonly min?: Duration.Duration | undefined; readonly max?: Duration.Duration | undefined }
 ): readonly [number, number] => {
-  const min = options.min === undefined ? undefined : positiveMillis("min", options.min)
-  const max = options.max === undefined ? undefined : positiveMillis("max", options.max)
+  const min = options.min === undefined ? undefined : millis(options.min)
+  const max = options.max === undefined ? undefined : millis(options.max)
   const resolvedMin = min ?? Math.min(DEFAULT_MIN, max ?? DEFAULT_MAX)
-  const resolvedMax = max ?? Math.max(resolvedMin, DEFAULT_MAX)
-  if (resolvedMin > resolvedMax) {
-    throw new InvalidOption({
-      option: "min",
-      reason: "Conflict",
-      detail: `must not be greater than max (got min ${resolvedMin} ms, max ${resolvedMax} ms)`
-    })
-  }
-  return [resolvedMin, resolvedMax]
+  return [resolvedMin, max ?? Math.max(resolvedMin, DEFAULT_MAX)]
 }
 
 /**
@@ -71,15 +102,9 @@ export const exponential = (
     readonly factor?: number | undefined
   } = {}
 ): Schedule.Schedule<Duration.Duration> => {
-  const [min, max] = minMax(options)
-  const factor = options.factor ?? 2
-  if (!Number.isFinite(factor) || factor < 1) {
-    throw new InvalidOption({
-      option: "factor",
-      reason: "OutOfRange",
-      detail: `must be a finite number >= 1 (got ${factor})`
-    })
-  }
+  const decoded = Options.decodeSync(ExponentialOptions, options)
+  const [min, max] = minMax(decoded)
+  const factor = decoded.factor ?? 2
   return fromDelays<number | undefined>(undefined, (prev) => {
     const delay = prev === undefined ? min : Math.min(Math.round(prev * factor), max)
     return Effect.succeed([delay, delay] as const)
@@ -90,7 +115,7 @@ export const exponential = (
 export const random = (
   options: { readonly min?: Duration.DurationInput | undefined; readonly max?: Duration.DurationInput | undefined } = {}
 ): Schedule.Schedule<Duration.Duration> => {
-  const [min, max] = minMax(options)
+  const [min, max] = minMax(Options.decodeSync(Bounds, options))
   return fromDelays(undefined, (state) => Effect.map(rand(min, max), (delay) => [state, delay] as const))
 }
 
@@ -98,7 +123,7 @@ export const random = (
 export const randomExponential = (
   options: { readonly min?: Duration.DurationInput | undefined; readonly max?: Duration.DurationInput | undefined } = {}
 ): Schedule.Schedule<Duration.Duration> => {
-  const [min, max] = minMax(options)
+  const [min, max] = minMax(Options.decodeSync(Bounds, options))
   const lower = Math.max(min, Math.floor(max / 3))
   return fromDelays(min, (prev) =>
     Effect.map(
@@ -109,8 +134,8 @@ export const randomExponential = (
 
 /** @internal */
 export const fixed = (interval: Duration.DurationInput): Schedule.Schedule<Duration.Duration> => {
-  const delay = positiveMillis("interval", interval)
-  return fromDelays(undefined, (state) => Effect.succeed([state, delay] as const))
+  const ms = millis(Options.decodeSync(delay, interval, { prefix: "interval" }))
+  return fromDelays(undefined, (state) => Effect.succeed([state, ms] as const))
 }
 
 /** @internal */
@@ -124,13 +149,7 @@ export const limit = <Out, In, R>(
   policy: Schedule.Schedule<Out, In, R>,
   attempts: number
 ): Schedule.Schedule<Out, In, R> => {
-  if (!Number.isSafeInteger(attempts) || attempts < 0) {
-    throw new InvalidOption({
-      option: "attempts",
-      reason: "OutOfRange",
-      detail: `must be a whole number >= 0 (got ${attempts})`
-    })
-  }
+  Options.decodeSync(Attempts, attempts, { prefix: "attempts" })
   return Schedule.map(Schedule.intersect(policy, Schedule.recurs(attempts)), ([out]) => out)
 }
 
