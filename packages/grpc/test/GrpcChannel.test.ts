@@ -186,7 +186,12 @@ describe("GrpcChannel", () => {
       yield* connected(channel)
       yield* proxy.refuse(true)
       yield* proxy.cut
-      const backoff = yield* TestTime.awaitStatus(channel, "Backoff")
+      // A connection that lived less than the minimum uptime may back off for its loss first
+      // (ChannelStateChanged); the attempt against the refusing proxy then fails typed.
+      const backoff = yield* TestTime.awaitStatus(
+        channel,
+        (s) => s._tag === "Backoff" && s.error.cause instanceof GrpcError.ChannelFailure
+      )
       expect(backoff._tag === "Backoff" && backoff.error.cause).toBeInstanceOf(GrpcError.ChannelFailure)
       expect(backoff._tag === "Backoff" && Duration.toMillis(backoff.delay)).toBe(200)
       const down = yield* Effect.flip(client.unary("Echo", { message: "x" }))
@@ -353,11 +358,55 @@ describe("GrpcChannel", () => {
         Effect.flip(GrpcChannel.make(options)).pipe(
           Effect.map((error) => error._tag === "InvalidOption" ? error.option : `unexpected ${error._tag}`)
         )
-      for (const address of ["", "no-port", "host:port", "a b:1"]) {
+      for (const address of ["", "no-port", "host:port", "a b:1", "h:70000"]) {
         expect(yield* invalid({ address })).toBe("address")
       }
       expect(yield* invalid({ address: [] })).toBe("address")
+      expect(yield* invalid({ address: ["127.0.0.1:1", "no-port"] })).toBe("address[1]")
       expect(yield* invalid({ address: "127.0.0.1:1", connectTimeout: 0 })).toBe("connectTimeout")
+    }))
+
+  it.scoped("options are decoded with reasons, paths, and no quoted address", () =>
+    Effect.gen(function*() {
+      const invalid = (options: GrpcChannel.Options) =>
+        Effect.flip(GrpcChannel.make(options)).pipe(
+          Effect.flatMap((error) => error._tag === "InvalidOption" ? Effect.succeed(error) : Effect.die(error))
+        )
+      const url = yield* invalid({ address: "https://admin:hunter2@db.example:443" })
+      expect(url).toMatchObject({ option: "address", reason: "Invalid" })
+      expect(url.message).not.toContain("hunter2")
+      expect(yield* invalid({ address: [] })).toMatchObject({ option: "address", reason: "Missing" })
+      expect(yield* invalid({ address: "h:70000" })).toMatchObject({ reason: "OutOfRange" })
+      const base = { address: "127.0.0.1:1", autoConnect: false }
+      // sub-millisecond timers fire at once: rejected, as NaN (shown as NaN) and zero are
+      expect(yield* invalid({ ...base, keepAlive: { interval: "400 micros" } })).toMatchObject({
+        option: "keepAlive.interval",
+        reason: "OutOfRange",
+        detail: "must be at least 1ms (got 0.4ms)"
+      })
+      expect(yield* invalid({ ...base, keepAlive: { interval: "1 second", timeout: Number.NaN } })).toMatchObject({
+        option: "keepAlive.timeout",
+        reason: "Invalid",
+        detail: "must be a duration (got NaN)"
+      })
+      expect(yield* invalid({ ...base, defaultDeadline: Duration.infinity })).toMatchObject({
+        option: "defaultDeadline",
+        reason: "OutOfRange"
+      })
+      expect(yield* invalid({ ...base, awaitTimeout: -1 })).toMatchObject({
+        option: "awaitTimeout",
+        reason: "OutOfRange"
+      })
+      expect(yield* invalid({ ...base, name: "" })).toMatchObject({ option: "name", reason: "Invalid" })
+      // valid ones still make a channel; connect and await timeouts may be infinite
+      const channel = yield* GrpcChannel.make({
+        ...base,
+        connectTimeout: Duration.infinity,
+        awaitTimeout: "1 second",
+        defaultDeadline: "1 millis",
+        keepAlive: { interval: "10 seconds" }
+      })
+      expect(channel.defaultDeadline).toEqual(Duration.millis(1))
     }))
 
   it.effect("presets: Chronicle backs off 1 s → 10 s five times; Spear every 500 ms forever", () =>

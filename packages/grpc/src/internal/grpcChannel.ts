@@ -5,6 +5,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as GrpcChannel from "../GrpcChannel.js"
 import type * as GrpcConnectionString from "../GrpcConnectionString.js"
@@ -29,6 +30,7 @@ export const spearPolicy: Schedule.Schedule<unknown> = Reconnect.fixed("500 mill
 
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(10)
 const DEFAULT_AWAIT_TIMEOUT = Duration.seconds(10)
+const DEFAULT_KEEPALIVE_TIMEOUT = Duration.seconds(10)
 
 const stateName = (state: grpc.connectivityState): ChannelState => {
   switch (state) {
@@ -130,16 +132,50 @@ const isSettings = (input: unknown): input is GrpcConnectionString.Settings =>
 const dropUndefined = <A extends object>(input: A): Partial<A> =>
   Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as Partial<A>
 
-const decode = (option: string, input: Duration.DurationInput): Duration.Duration =>
-  Options.positiveDuration(option, input)
+// An address is "host:port" or "[v6]:port". It is never quoted in an error: a malformed one may
+// be a URL with credentials in it.
+const HOST_PORT = /^(\[[0-9a-fA-F:.%\w]+\]|[^\s:/[\]]+):(\d{1,5})$/
+
+const hostPort = Options.nonEmptyString.pipe(Options.check((address: string) => {
+  const match = HOST_PORT.exec(address)
+  return match === null
+    ? { reason: "Invalid", detail: "must be \"host:port\" (not a URL)" }
+    : Number(match[2]) > 65535
+    ? { reason: "OutOfRange", detail: "must have a port of at most 65535" }
+    : undefined
+}))
+
+const Addresses = Schema.Array(hostPort).pipe(
+  Options.check((addresses: ReadonlyArray<string>) =>
+    addresses.length === 0 ? { reason: "Missing", detail: "give at least one \"host:port\"" } : undefined
+  )
+)
+
+// Timers round anything below 1 ms to 0, and grpc-js takes whole milliseconds.
+const delay = Options.duration({ min: "1 millis" })
+const timeout = Options.duration({ min: "1 millis", finite: false })
+
+/** The channel's options that are plain values, decoded with their defaults. @internal */
+export const Settings = Schema.Struct({
+  name: Schema.optionalWith(Options.nonEmptyString, { default: () => "grpc" }),
+  connectTimeout: Schema.optionalWith(timeout, { default: () => DEFAULT_CONNECT_TIMEOUT }),
+  awaitTimeout: Schema.optionalWith(timeout, { default: () => DEFAULT_AWAIT_TIMEOUT }),
+  defaultDeadline: Schema.optional(delay),
+  keepAlive: Schema.optional(Schema.Struct({
+    interval: delay,
+    timeout: Schema.optionalWith(delay, { default: () => DEFAULT_KEEPALIVE_TIMEOUT })
+  }))
+})
 
 /** @internal */
-export const channelOptions = (options: GrpcChannel.Options): grpc.ChannelOptions => {
-  const keepAlive = options.keepAlive
+export const channelOptions = (
+  options: GrpcChannel.Options,
+  keepAlive: typeof Settings.Type["keepAlive"]
+): grpc.ChannelOptions => {
   const fromKeepAlive: grpc.ChannelOptions = keepAlive
     ? {
-      "grpc.keepalive_time_ms": Duration.toMillis(decode("keepAlive.interval", keepAlive.interval)),
-      "grpc.keepalive_timeout_ms": Duration.toMillis(decode("keepAlive.timeout", keepAlive.timeout ?? "10 seconds")),
+      "grpc.keepalive_time_ms": Math.round(Duration.toMillis(keepAlive.interval)),
+      "grpc.keepalive_timeout_ms": Math.round(Duration.toMillis(keepAlive.timeout)),
       "grpc.keepalive_permit_without_calls": 1
     }
     : {}
@@ -169,47 +205,31 @@ export const make = (
       )),
       ...dropUndefined(input)
     }
-    const name = options.name ?? "grpc"
-    const addresses = typeof options.address === "string" ? [options.address] : [...(options.address ?? [])]
-    if (addresses.length === 0) {
-      return yield* new InvalidOption({
-        option: "address",
-        reason: "Missing",
-        detail: "give at least one \"host:port\""
+    const addresses = yield* typeof options.address === "string"
+      ? Options.decodeEffect(hostPort, options.address, { prefix: "address" }).pipe(Effect.map((a) => [a]))
+      : Options.decodeEffect(Addresses, options.address ?? [], { prefix: "address" })
+    const decoded = yield* Options.decodeEffect(Settings, {
+      name: options.name,
+      connectTimeout: options.connectTimeout,
+      awaitTimeout: options.awaitTimeout,
+      defaultDeadline: options.defaultDeadline,
+      keepAlive: options.keepAlive || undefined
+    })
+    const name = decoded.name
+    const settings = {
+      ...decoded,
+      channelOptions: channelOptions(options, decoded.keepAlive),
+      credentials: yield* Effect.try({
+        try: () => credentials(options),
+        catch: (error) =>
+          new InvalidOption({
+            option: "tls",
+            reason: "Invalid",
+            // grpc-js and OpenSSL say what is wrong without quoting the key or certificate.
+            detail: `cannot make the TLS credentials: ${error instanceof Error ? error.message : "unknown error"}`
+          })
       })
     }
-    for (let i = 0; i < addresses.length; i++) {
-      // The address is not quoted: a malformed one may be a URL with credentials in it.
-      if (!/^(\[[0-9a-fA-F:.%\w]+\]|[^\s:/[\]]+):\d{1,5}$/.test(addresses[i] as string)) {
-        return yield* new InvalidOption({
-          option: "address",
-          reason: "Invalid",
-          detail: `address ${i + 1} of ${addresses.length} is not "host:port"`
-        })
-      }
-    }
-    const settings = yield* Effect.try({
-      try: () => ({
-        channelOptions: channelOptions(options),
-        credentials: credentials(options),
-        connectTimeout: options.connectTimeout === undefined
-          ? DEFAULT_CONNECT_TIMEOUT
-          : decode("connectTimeout", options.connectTimeout),
-        awaitTimeout: options.awaitTimeout === undefined
-          ? DEFAULT_AWAIT_TIMEOUT
-          : decode("awaitTimeout", options.awaitTimeout),
-        defaultDeadline: options.defaultDeadline === undefined
-          ? undefined
-          : decode("defaultDeadline", options.defaultDeadline)
-      }),
-      catch: (error) =>
-        error instanceof InvalidOption ? error : new InvalidOption({
-          option: "tls",
-          reason: "Invalid",
-          // grpc-js and OpenSSL say what is wrong without quoting the key or certificate.
-          detail: `cannot make the TLS credentials: ${error instanceof Error ? error.message : "unknown error"}`
-        })
-    })
 
     // Failover: the first attempt after a success stays on the address that worked; every
     // failed attempt moves on to the next one.
