@@ -35,17 +35,22 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Driver from "./Driver.js"
 import * as internal from "./internal/pool.js"
-import type { Dropped, RolledBack, TransactionRollingBack } from "./PoolError.js"
+import type { ConnectionBroken, Dropped, RolledBack, StatusMismatch, TransactionRollingBack } from "./PoolError.js"
 
 /**
  * What a call on a held connection can fail with: the driver's errors, `TransactionRollingBack`
- * after an inner transaction failed, and `Timeout` once the checkout outlived the pool's timeout
- * (the connection was then dropped, as DBConnection does).
+ * after an inner transaction failed, `ConnectionBroken` once a call broke the connection (every
+ * later call fails with it at once), and `Timeout` (`operation: "hold"`) once the checkout outlived
+ * the pool's timeout (the connection was then dropped, as DBConnection does).
  *
  * @since 0.1.0
  * @category errors
  */
-export type CallError<T extends Driver.Types> = Driver.Failure<T> | TransactionRollingBack | Timeout
+export type CallError<T extends Driver.Types> =
+  | Driver.Failure<T>
+  | TransactionRollingBack
+  | ConnectionBroken
+  | Timeout
 
 /**
  * What getting a connection can fail with: `Dropped` (load shedding, or `queue: false`),
@@ -132,21 +137,29 @@ export interface Pool<T extends Driver.Types> {
   readonly name: string
   /** Holds one connection for the current scope. */
   readonly checkout: Effect.Effect<Checkout<T>, CheckoutError<T>, Scope.Scope>
-  /** Holds one connection while `f` runs (DBConnection's `run`). */
-  readonly run: <A, E, R>(f: (conn: Checkout<T>) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | CheckoutError<T>, R>
+  /**
+   * Holds one connection while `f` runs (DBConnection's `run`). The connection must come back with
+   * the transaction status it went out with (`idle`): otherwise (a raw `BEGIN` never ended) it is
+   * disconnected and `run` fails with `StatusMismatch` (when `f` succeeded; `f`'s own failure wins).
+   */
+  readonly run: <A, E, R>(
+    f: (conn: Checkout<T>) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | CheckoutError<T> | StatusMismatch, R>
   /**
    * Begins, runs `f`, commits; rolls back when `f` fails (its error, or `rollback(reason)`'s),
    * dies or is interrupted. If an inner transaction failed while `f` recovered, it still rolls
-   * back and fails with `RolledBack`.
+   * back and fails with `RolledBack`. A connection that broke during the transaction is sent
+   * neither COMMIT nor ROLLBACK: the transaction fails (`RolledBack` with reason `ConnectionBroken`
+   * when `f` succeeded) and the server aborts it when the connection closes.
    */
   readonly transaction: <A, E, R>(
     f: (conn: Checkout<T>) => Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | CheckoutError<T> | CallError<T> | RolledBack, R>
+  ) => Effect.Effect<A, E | CheckoutError<T> | CallError<T> | RolledBack | StatusMismatch, R>
   /** prepare, execute and close on a connection of the pool. */
   readonly query: (
     query: T["query"],
     params?: ReadonlyArray<unknown>
-  ) => Effect.Effect<T["result"], CheckoutError<T> | CallError<T>>
+  ) => Effect.Effect<T["result"], CheckoutError<T> | CallError<T> | StatusMismatch>
   /** {@link Checkout.stream} on a connection held for the stream's life. */
   readonly stream: (
     query: T["query"],
@@ -165,7 +178,7 @@ export interface Pool<T extends Driver.Types> {
  * @category models
  */
 export interface Options<T extends Driver.Types> {
-  /** How many connections (slots); default 1, as DBConnection. */
+  /** How many connections (slots); default 1, as DBConnection; at most 10,000 (a slot costs ~42 KB). */
   readonly size?: number
   /** The queue's target wait; default 50 ms. */
   readonly queueTarget?: Duration.DurationInput
@@ -177,6 +190,14 @@ export interface Options<T extends Driver.Types> {
   readonly timeout?: Duration.DurationInput
   /** How often idle connections are pinged; default 1000 ms. */
   readonly idleInterval?: Duration.DurationInput
+  /** How long a ping may take before its connection counts as lost; default the idle interval. */
+  readonly pingTimeout?: Duration.DurationInput
+  /**
+   * A connection lost sooner than this after it connected counts as a failed attempt, so its slot
+   * backs off by the policy instead of reconnecting at once (a server that accepts and resets is
+   * not hammered); default 5 s (see core's `Connection` option of the same name).
+   */
+  readonly minUptime?: Duration.DurationInput
   /** The reconnect policy of each slot (see `Reconnect`); default random exponential 1 s → 30 s. */
   readonly policy?: Schedule.Schedule<unknown, unknown>
   /** How long one connect attempt may take; default 15 s. */

@@ -1,11 +1,14 @@
 /**
- * The pool's own errors. A caller can also get core's `Timeout` (its deadline passed, in the queue
- * or while holding a connection), core's `Closed` (the pool's scope ended) and its driver's errors.
+ * The pool's own errors. A caller can also get core's `Timeout` (its deadline passed in the queue,
+ * `operation: "queue"`, or while holding a connection, `operation: "hold"`), core's `Closed` (the
+ * pool's scope ended, or every slot's connection manager gave up) and its driver's errors. Every one
+ * carries redial's TypeId (`isRedialError`).
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
+import { RedialError } from "@redial/core"
 import * as Duration from "effect/Duration"
+import type { TransactionStatus } from "./Driver.js"
 
 /**
  * The request was dropped from the queue, or never queued: the pool cannot serve requests as
@@ -14,7 +17,7 @@ import * as Duration from "effect/Duration"
  * @since 0.1.0
  * @category errors
  */
-export class Dropped extends Data.TaggedError("Dropped")<{
+export class Dropped extends RedialError("Dropped")<{
   readonly pool: string
   /** `QueueTimeout`: dropped by load shedding; `QueueDisabled`: `queue: false` and no connection free. */
   readonly reason: "QueueTimeout" | "QueueDisabled"
@@ -42,27 +45,94 @@ export class Dropped extends Data.TaggedError("Dropped")<{
 }
 
 /**
+ * The checkout's connection was closed because of an error, a disconnect or a timeout: a call on
+ * it reported `Disconnect`, died or was interrupted mid-call (its state is unknown), or the driver
+ * reported it lost. It has been taken out of service and its slot reconnects; every later call on
+ * this checkout fails with this error at once, without reaching the driver (DBConnection's
+ * "connection is closed because of an error, disconnect or timeout").
+ *
+ * `reason`: `Disconnect` (a callback reported it), `Defect` (a callback died), `Interrupted` (a
+ * callback was interrupted before it returned), `Lost` (the driver's `lost` fired), `StatusMismatch`
+ * (checked in with another transaction status than it was checked out with).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionBroken extends RedialError("ConnectionBroken")<{
+  readonly pool: string
+  readonly reason: "Disconnect" | "Defect" | "Interrupted" | "Lost" | "StatusMismatch"
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const why = this.reason === "Disconnect"
+      ? "a call reported a disconnect"
+      : this.reason === "Defect"
+      ? "a driver callback died"
+      : this.reason === "Interrupted"
+      ? "a driver callback was interrupted before it returned"
+      : this.reason === "Lost"
+      ? "the driver reported it lost"
+      : "it was checked in with another transaction status"
+    return `Pool "${this.pool}": the connection is closed because of an error, disconnect or timeout (${why}); ` +
+      `this checkout cannot be used any more. Run the work again: the pool hands out another connection.`
+  }
+}
+
+/**
+ * `run` or `transaction` gave a connection back with another transaction status than it had when
+ * it was checked out, e.g. after a raw `BEGIN` sent through `query` and never ended, or an aborted
+ * transaction (DBConnection's `run`). The connection was disconnected, so the open transaction
+ * cannot leak to the next caller.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StatusMismatch extends RedialError("StatusMismatch")<{
+  readonly pool: string
+  readonly checkedOut: TransactionStatus
+  readonly checkedIn: TransactionStatus
+}> {
+  override get message(): string {
+    return `Pool "${this.pool}": connection was checked out with status ${this.checkedOut} ` +
+      `but it was checked in with status ${this.checkedIn}; it was disconnected.`
+  }
+}
+
+/**
  * An inner transaction (or `rollback`) failed: until the outermost transaction rolls back, every
  * call on the connection but `run`, `transaction`, `rollback` and `close` fails with this.
  *
  * @since 0.1.0
  * @category errors
  */
-export class TransactionRollingBack extends Data.TaggedError("TransactionRollingBack")<{ readonly pool: string }> {
+export class TransactionRollingBack extends RedialError("TransactionRollingBack")<{ readonly pool: string }> {
   override get message(): string {
     return `Pool "${this.pool}": transaction rolling back: an inner transaction failed; the outermost transaction will roll back.`
   }
 }
 
 /**
- * The outermost transaction rolled back although its function succeeded, because an inner
- * transaction failed or rolled back (DBConnection's `{:error, :rollback}`).
+ * The transaction was rolled back although its function succeeded (DBConnection's
+ * `{:error, :rollback}`). `reason`: `InnerFailure` (an inner transaction failed or rolled back),
+ * `AlreadyFailed` (a nested transaction started after an inner one failed: its function did not
+ * run), `ConnectionBroken` (the connection broke: neither COMMIT nor ROLLBACK was sent on it; the
+ * server aborts the transaction when the connection closes).
  *
  * @since 0.1.0
  * @category errors
  */
-export class RolledBack extends Data.TaggedError("RolledBack")<{ readonly pool: string }> {
+export class RolledBack extends RedialError("RolledBack")<{
+  readonly pool: string
+  readonly reason: "InnerFailure" | "AlreadyFailed" | "ConnectionBroken"
+}> {
   override get message(): string {
-    return `Pool "${this.pool}": the transaction was rolled back because an inner transaction failed.`
+    switch (this.reason) {
+      case "InnerFailure":
+        return `Pool "${this.pool}": the transaction was rolled back because an inner transaction failed.`
+      case "AlreadyFailed":
+        return `Pool "${this.pool}": the transaction was not run: an inner transaction failed before it, and the outermost will roll back.`
+      case "ConnectionBroken":
+        return `Pool "${this.pool}": the transaction's connection broke: it was not committed (the server aborts it).`
+    }
   }
 }

@@ -77,6 +77,7 @@ describe("Pool interruption safety", () => {
           timeout,
           queueTarget: 20,
           queueInterval: 100,
+          minUptime: 0,
           policy: Reconnect.fixed("10 millis")
         })
         const origin = yield* TestClock.currentTimeMillis
@@ -158,6 +159,7 @@ describe("Pool interruption safety", () => {
           timeout,
           queueTarget: 20,
           queueInterval: 100,
+          minUptime: 0,
           policy: Reconnect.fixed("10 millis")
         })
         yield* TestDriver.awaitIdle(pool, size)

@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Reconnect } from "@redial/core"
 import { TestTime } from "@redial/testing"
 import { Effect, Exit, Fiber, TestClock } from "effect"
-import { Disconnect } from "../src/Driver.js"
 import * as Pool from "../src/Pool.js"
+import { ConnectionBroken } from "../src/PoolError.js"
 import * as TestDriver from "./support/testDriver.js"
 
 const setup = (driverOptions: TestDriver.Options) =>
@@ -14,7 +14,8 @@ const setup = (driverOptions: TestDriver.Options) =>
       name: "lost",
       size: 2,
       idleInterval: "1 hour",
-      policy: Reconnect.fixed("50 millis")
+      policy: Reconnect.fixed("50 millis"),
+      minUptime: 0 // a young connection lost reconnects at once here; MinUptime.test.ts covers the default
     })
     yield* TestDriver.awaitIdle(pool, 2)
     return { driver, pool }
@@ -59,7 +60,7 @@ describe("Driver.lost", () => {
       expect(yield* pool.stats).toMatchObject({ idle: 2 })
     }))
 
-  it.scoped("a connection lost while held: the holder's next call fails with Disconnect, its check-in gives nothing back, the slot reconnects", () =>
+  it.scoped("a connection lost while held: the holder's next call fails with ConnectionBroken (Lost), its check-in gives nothing back, the slot reconnects", () =>
     Effect.gen(function*() {
       const { driver, pool } = yield* setup({ reportsLoss: true })
       const exit = yield* pool.run((conn) =>
@@ -70,7 +71,7 @@ describe("Driver.lost", () => {
         })
       )
       // refused by the pool, which knows the connection is gone: nothing reaches the driver
-      expect(exit).toEqual(Exit.fail(new Disconnect({ cause: `pool "lost": the connection was lost` })))
+      expect(exit).toEqual(Exit.fail(new ConnectionBroken({ pool: "lost", reason: "Lost", cause: "connection lost" })))
       yield* TestTime.settle()
       expect(yield* pool.stats).toMatchObject({ idle: 2, busy: 0, connecting: 0 })
       expect(yield* driver.openConnections).toBe(2)

@@ -31,7 +31,13 @@ const at = (millis: number) =>
 const setup = (options: Partial<Pool.Options<Simple.SimpleTypes>> = {}) =>
   Effect.gen(function*() {
     const simple = Simple.make()
-    const pool = yield* Pool.make(simple.driver, { size: 1, queueTarget: 50, queueInterval: 100, ...options })
+    const pool = yield* Pool.make(simple.driver, {
+      size: 1,
+      queueTarget: 50,
+      queueInterval: 100,
+      minUptime: 0, // a young connection dropped reconnects at once here; MinUptime.test.ts covers the default
+      ...options
+    })
     yield* TestTime.settle()
     return { pool, simple }
   })
@@ -217,7 +223,8 @@ describe("Pool queue (DBConnection's CoDel)", () => {
       yield* at(600)
       const error = yield* Effect.flip(Fiber.join(w.fiber))
       expect(error).toBeInstanceOf(Timeout)
-      expect((error as Timeout).operation).toContain("deadline reached while in queue")
+      expect((error as Timeout).operation).toBe("queue")
+      expect((error as Timeout).message).toContain("deadline reached while in queue")
       yield* a.release
     }))
 
@@ -251,7 +258,8 @@ describe("Pool queue (DBConnection's CoDel)", () => {
         queueTarget: 50,
         queueInterval: 1000,
         timeout: 60_000,
-        policy: Reconnect.fixed("100 millis")
+        policy: Reconnect.fixed("100 millis"),
+        minUptime: 0
       })
       yield* TestTime.settle()
       expect((yield* pool.stats).connecting).toBe(2)

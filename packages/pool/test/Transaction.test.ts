@@ -17,7 +17,7 @@ const setup = (
 ) =>
   Effect.gen(function*() {
     const driver = yield* TestDriver.make(driverOptions)
-    const pool = yield* Pool.make(driver, { name: "tx", ...poolOptions })
+    const pool = yield* Pool.make(driver, { name: "tx", minUptime: 0, ...poolOptions })
     yield* TestDriver.awaitIdle(pool, poolOptions.size ?? 1)
     return { driver, pool }
   })
@@ -307,10 +307,9 @@ describe("Transaction", () => {
         yield* expectClean(driver)
       }))
 
-    it.scoped("after an inner failure a nested transaction still runs its function (its calls fail)", () =>
+    it.scoped("after an inner failure a nested transaction fails at once with RolledBack without running its function", () =>
       Effect.gen(function*() {
         const { driver, pool } = yield* setup()
-        const rollingBack = new TransactionRollingBack({ pool: "tx" })
         let ran = false
         const exit = yield* Effect.exit(pool.transaction((conn) =>
           Effect.gen(function*() {
@@ -321,12 +320,12 @@ describe("Transaction", () => {
                 return yield* tx.query("inside")
               })
             ))
-            expect(nested).toEqual(Either.left(rollingBack))
+            expect(nested).toEqual(Either.left(new RolledBack({ pool: "tx", reason: "AlreadyFailed" })))
             return "recovered"
           })
         ))
-        expect(ran).toBe(true)
-        expect(exit).toEqual(Exit.fail(new RolledBack({ pool: "tx" })))
+        expect(ran).toBe(false)
+        expect(exit).toEqual(Exit.fail(new RolledBack({ pool: "tx", reason: "InnerFailure" })))
         expect(yield* TestDriver.statements(driver)).toEqual(["begin 1", "rollback 1"])
         yield* expectClean(driver)
       }))
@@ -344,7 +343,7 @@ describe("Transaction", () => {
         const typed: Has<Effect.Effect.Error<typeof tx>, RolledBack> = true
         expect(typed).toBe(true)
         const error = yield* Effect.flip(tx)
-        expect(error).toEqual(new RolledBack({ pool: "tx" }))
+        expect(error).toEqual(new RolledBack({ pool: "tx", reason: "InnerFailure" }))
         expect(error).toBeInstanceOf(RolledBack)
         const log = yield* TestDriver.statements(driver)
         expect(log.at(-1)).toBe("rollback 1")
@@ -365,7 +364,7 @@ describe("Transaction", () => {
             return 1
           })
         ))
-        expect(error).toEqual(new RolledBack({ pool: "tx" }))
+        expect(error).toEqual(new RolledBack({ pool: "tx", reason: "InnerFailure" }))
         expect(yield* TestDriver.statements(driver)).toEqual(["begin 1", "rollback 1"])
         yield* expectClean(driver)
       }))
@@ -376,7 +375,7 @@ describe("Transaction", () => {
         const error = yield* Effect.flip(pool.transaction((conn) =>
           conn.transaction(() => Effect.die("inner bug")).pipe(Effect.catchAllDefect(() => Effect.succeed(1)))
         ))
-        expect(error).toEqual(new RolledBack({ pool: "tx" }))
+        expect(error).toEqual(new RolledBack({ pool: "tx", reason: "InnerFailure" }))
         expect(yield* TestDriver.statements(driver)).toEqual(["begin 1", "rollback 1"])
         yield* expectClean(driver)
       }))
@@ -392,7 +391,7 @@ describe("Transaction", () => {
             )
           })
         ))
-        expect(error).toEqual(new RolledBack({ pool: "tx" }))
+        expect(error).toEqual(new RolledBack({ pool: "tx", reason: "InnerFailure" }))
         expect(yield* TestDriver.statements(driver)).toEqual(["begin 1", "rollback 1"])
         yield* expectClean(driver)
       }))
@@ -551,7 +550,7 @@ describe("Transaction", () => {
             return "recovered"
           })
         ))
-        expect(error).toEqual(new RolledBack({ pool: "tx" }))
+        expect(error).toEqual(new RolledBack({ pool: "tx", reason: "InnerFailure" }))
         expect(yield* TestDriver.statements(driver)).toEqual(["begin 1", "rollback 1"])
         yield* expectClean(driver)
       }))
