@@ -67,7 +67,7 @@ import type * as secrets_ from "./internal/connectionString/secrets.js"
  *   has the path `//`, the virtual host `/`;
  * - `params`: percent-decoded `[name, value]` pairs in order.
  *
- * `String(cs)` prints it with the password as `***` (see {@link format});
+ * `String(cs)` prints it with the password and secret parameters as `***` (see {@link format});
  * `JSON.stringify` and `util.inspect` show the password as `<redacted>`.
  *
  * @since 0.1.0
@@ -214,10 +214,11 @@ export const FromString: Schema.Schema<ConnectionString, string> = internal.From
 export const config: (name: string) => Config.Config<ConnectionString> = internal.config
 
 /**
- * Prints a connection string back, with the password replaced by `***`. This is
- * what `String(cs)` returns. Everything but letters, digits and `-._~` is
- * percent-encoded (a `/` after the path's first one too), so a printed string
- * without a password parses back to the same value.
+ * Prints a connection string back, with the password and the values of secret
+ * parameters ({@link defaultSecretParams}: `token`, `apiKey` …) replaced by
+ * `***`. This is what `String(cs)` returns. Everything but letters, digits and
+ * `-._~` is percent-encoded (a `/` after the path's first one too), so a
+ * printed string without secrets parses back to the same value.
  *
  * @example
  * ```ts

@@ -428,7 +428,11 @@ export const parse = (input: string): Effect.Effect<ConnectionString, Connection
 /** Percent-encodes everything but unreserved characters. Never throws. @internal */
 export const encode = text.encode
 
-const print = (self: ConnectionString, password: (secret: Redacted.Redacted<string>) => string): string => {
+const print = (
+  self: ConnectionString,
+  password: (secret: Redacted.Redacted<string>) => string,
+  value: (key: string, value: string) => string
+): string => {
   const user = Option.match(self.username, {
     onNone: () => Option.isSome(self.password) ? `:${password(self.password.value)}@` : "",
     onSome: (username) =>
@@ -436,7 +440,7 @@ const print = (self: ConnectionString, password: (secret: Redacted.Redacted<stri
   })
   const query = self.params.length === 0
     ? ""
-    : `?${self.params.map(([key, value]) => `${encode(key)}=${encode(value)}`).join("&")}`
+    : `?${self.params.map(([key, text]) => `${encode(key)}=${value(key, text)}`).join("&")}`
   // The path is read as one name (a database, a virtual host), so a "/" after the first is printed as %2F.
   const path = self.path === "" ? "" : `/${encode(self.path.slice(1))}`
   return `${self.scheme}://${user}${
@@ -445,10 +449,12 @@ const print = (self: ConnectionString, password: (secret: Redacted.Redacted<stri
 }
 
 /** @internal */
-export const format = (self: ConnectionString): string => print(self, () => "***")
+export const format = (self: ConnectionString): string =>
+  print(self, () => "***", (key, value) => isDefaultSecretParam(key) ? "***" : encode(value))
 
 /** @internal */
-export const unsafeFormat = (self: ConnectionString): string => print(self, (secret) => encode(Redacted.value(secret)))
+export const unsafeFormat = (self: ConnectionString): string =>
+  print(self, (secret) => encode(Redacted.value(secret)), (_, value) => encode(value))
 
 // ---------------------------------------------------------------------------
 // Secrets and redaction
@@ -473,6 +479,8 @@ const secretParamTest = (names: Iterable<string> | undefined): (name: string) =>
   const set = new Set(Array.from(names ?? defaultSecretParams, text.normalizeKey))
   return (name) => set.has(text.normalizeKey(name))
 }
+
+const isDefaultSecretParam = secretParamTest(undefined)
 
 /** @internal */
 export interface SecretOptions {
