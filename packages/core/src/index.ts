@@ -17,14 +17,16 @@ export * as Connection from "./Connection.js"
 export * as ConnectionString from "./ConnectionString.js"
 
 /**
- * Errors: `Closed`, `NotConnected`, `Timeout`, `ConnectFailed`, `InvalidOption`.
+ * Errors: `Closed`, `NotConnected`, `Timeout`, `ConnectFailed`, `InvalidOption`, and the
+ * `RedialError` base (with `isRedialError`) every redial package builds its errors on.
  *
  * @since 0.1.0
  */
 export * from "./Errors.js"
 
 /**
- * Validating constructor options with `InvalidOption` errors that name the option.
+ * One Schema-based decoder for the options of every package: field decoders and `decode`, with
+ * `InvalidOption` errors that name the option's path and never quote a string input.
  *
  * @since 0.1.0
  */

@@ -55,7 +55,11 @@ export interface LiveChannel {
 }
 
 /**
- * How to make a channel.
+ * How to make a channel. `make` decodes the plain values with `@redial/core`'s `Options` and
+ * fails with an `InvalidOption` naming the bad one (`address[1]`, `keepAlive.interval`): an
+ * address that is not `"host:port"` (it is never quoted: a malformed one may hold credentials),
+ * an empty `name`, and a timeout, deadline or keepalive time that is NaN or below 1 ms;
+ * `defaultDeadline` and `keepAlive` must be finite.
  *
  * @since 0.1.0
  * @category models

@@ -7,7 +7,8 @@
  * types then flow into every call). Per call:
  *
  * - `deadline`: the whole call, waiting for the connection included; passing it fails with
- *   core's `Timeout` (`DEADLINE_EXCEEDED` becomes `Timeout` too);
+ *   core's `Timeout` with `operation: "call"` and the method path in `detail` (`DEADLINE_EXCEEDED`
+ *   becomes that `Timeout` too);
  * - `mode`: `"failFast"` (default, as Spear and grpc-js: `NotConnected` at once while the channel
  *   is down) or `"wait"` (wait for the connection, up to the deadline);
  * - `metadata`, `credentials`;
