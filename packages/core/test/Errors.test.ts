@@ -9,6 +9,7 @@ import {
   NotConnected,
   RedialError,
   Timeout,
+  type TimeoutOperation,
   TypeId
 } from "../src/index.js"
 
@@ -99,6 +100,18 @@ describe("Errors", () => {
       expect(message("healthCheck")).toContain("health check timed out after 15s")
       expect(message("ping", "slot 3")).toBe(`Connection "x": ping timed out after 15s (slot 3).`)
     })
+  })
+
+  it("the reasons and operations are literal unions", () => {
+    const reasons: ReadonlyArray<InvalidOption.Reason> = ["Invalid", "OutOfRange", "Conflict", "Unsupported", "Missing"]
+    const operations: ReadonlyArray<TimeoutOperation> = ["connect", "call", "queue", "hold"]
+    for (const reason of reasons) {
+      expect(new InvalidOption({ option: "o", reason, detail: "d" }).reason).toBe(reason)
+    }
+    for (const operation of operations) {
+      const message = new Timeout({ connection: "x", operation, duration: Duration.seconds(1) }).message
+      expect(message).toContain("1s")
+    }
   })
 
   it("InvalidOption's message is the option and the detail", () => {
