@@ -9,7 +9,10 @@
  * - generic-pool: `release(await acquire())` on `createPool({ create, destroy }, { max: 10, min: 10 })`,
  *   `c` async loops;
  * - tarn: `release(await acquire().promise)` on `new Pool({ create, destroy, min: 10, max: 10 })`,
- *   `c` async loops.
+ *   `c` async loops;
+ * - bare hand-off: the floor for any Effect pool, no pool logic at all: 10 tokens in an array, a
+ *   free one taken synchronously, else the fiber parks in `Effect.async` until a release hands it
+ *   one (`c` fibers each in a loop).
  *
  * Every operation's Effect (or Promise) is built anew, as a program would. Each measurement runs
  * one pool for `WARMUP_MS` (not counted), then, after a full GC, for `MEASURE_MS`: every loop
@@ -123,6 +126,28 @@ const effectPool = async (): Promise<Contender> => {
   }
 }
 
+const handOff = (): Contender => {
+  const free: Array<Resource> = Array.from({ length: SIZE }, (_, id) => ({ id }))
+  const parked: Array<(effect: Effect.Effect<Resource>) => void> = []
+  const take = Effect.suspend(() => {
+    const token = free.pop()
+    return token !== undefined
+      ? Effect.succeed(token)
+      : Effect.async<Resource>((resume) => void parked.push(resume))
+  })
+  const give = (token: Resource) =>
+    Effect.sync(() => {
+      const next = parked.shift()
+      if (next !== undefined) next(Effect.succeed(token))
+      else free.push(token)
+    })
+  return {
+    name: "bare hand-off",
+    loops: effectLoops(() => Effect.flatMap(take, give)),
+    close: () => Promise.resolve()
+  }
+}
+
 const redial = async (): Promise<Contender> => {
   const { close, pool } = await redialPool()
   return { name: "redial", loops: effectLoops(() => pool.run(() => Effect.void)), close }
@@ -133,10 +158,11 @@ export const contenders = async (): Promise<ReadonlyArray<Contender>> => [
   await redial(),
   await effectPool(),
   await generic(),
-  tarn()
+  tarn(),
+  handOff()
 ]
 
-export const NAMES: ReadonlyArray<string> = ["redial", "Effect Pool", "generic-pool", "tarn"]
+export const NAMES: ReadonlyArray<string> = ["redial", "Effect Pool", "generic-pool", "tarn", "bare hand-off"]
 const PEERS: ReadonlyArray<string> = ["generic-pool", "tarn"]
 
 /** Ops/s of `loops` at `concurrency`: `warmupMs` not counted, a full GC, then `measureMs`. */
@@ -180,6 +206,7 @@ export const run = async (
         thousands(ops),
         name === "Effect Pool" ? "" : ratio(ops, effect),
         name === "redial" ? `${ratio(ops, fastest)} (${fastestName})` : "",
+        name === "redial" ? ratio(ops, perSecond("bare hand-off", concurrency)) : "",
         name === "redial" ? `≥ ${TARGET}× Effect Pool` : "",
         name === "redial" ? met(redial / effect >= TARGET) : ""
       ]
@@ -191,7 +218,7 @@ export const run = async (
   return table(
     `No-op checkouts per second on a pool of ${SIZE} — ${rounds} rounds of ${measureMs / 1000} s after ` +
       `${warmupMs / 1000} s of warm-up, medians`,
-    ["callers", "pool", "ops/s", "÷ Effect Pool", "÷ fastest peer", "target", "met?"],
+    ["callers", "pool", "ops/s", "÷ Effect Pool", "÷ fastest peer", "÷ bare hand-off", "target", "met?"],
     rows,
     [
       "Every pool runs compiled JavaScript: redial bundled from its sources by scripts/bundle-bench.mjs " +

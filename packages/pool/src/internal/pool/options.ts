@@ -1,10 +1,12 @@
 /**
- * The pool's options, decoded once into plain numbers (milliseconds) for the hot paths.
+ * The pool's options, decoded once with core's `Options` (a typed `InvalidOption` naming the
+ * option for any bad value) into plain numbers (milliseconds) for the hot paths.
  *
  * @internal
  */
-import { InvalidOption, Options } from "@redial/core"
+import { Options } from "@redial/core"
 import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
 import type * as Driver from "../../Driver.js"
 import type * as Pool from "../../Pool.js"
 
@@ -33,26 +35,36 @@ export interface Settings {
   readonly leakTimeout: number | undefined
 }
 
-const millis = (option: string, input: Duration.DurationInput): number =>
-  Duration.toMillis(Options.positiveDuration(option, input, { finite: true }))
+const delay = Options.duration({ min: "1 millis" })
 
-const lifetimeOf = (range: Pool.Options<Driver.Types>["maxLifetime"]): readonly [number, number] | undefined => {
-  if (range === undefined) return undefined
-  if (typeof range === "object" && range !== null && "min" in range) {
-    const min = millis("maxLifetime.min", range.min)
-    const max = millis("maxLifetime.max", range.max)
-    if (min > max) {
-      throw new InvalidOption({
-        option: "maxLifetime",
-        reason: "Conflict",
-        detail: `min must not be greater than max (${min} ms > ${max} ms)`
-      })
-    }
-    return [min, max]
-  }
-  const exact = millis("maxLifetime", range as Duration.DurationInput)
-  return [exact, exact]
-}
+const millis = (fallback: number) => Schema.optionalWith(delay, { default: () => Duration.millis(fallback) })
+
+const Lifetime = Schema.Union(
+  Schema.Struct({ min: delay, max: delay }).pipe(
+    Options.check(({ max, min }) =>
+      Duration.greaterThan(min, max)
+        ? {
+          reason: "Conflict",
+          detail: `min must not be greater than max (${Duration.format(min)} > ${Duration.format(max)})`
+        }
+        : undefined
+    )
+  ),
+  delay
+)
+
+const Decoded = Schema.Struct({
+  name: Schema.optionalWith(Options.nonEmptyString, { default: () => "pool" }),
+  size: Schema.optionalWith(Options.integer({ min: 1, max: MAX_SIZE }), { default: () => 1 }),
+  queueTarget: millis(50),
+  queueInterval: millis(2000),
+  queue: Schema.optionalWith(Options.boolean, { default: () => true }),
+  timeout: millis(15_000),
+  idleInterval: millis(1000),
+  pingTimeout: Schema.optional(delay),
+  maxLifetime: Schema.optional(Lifetime),
+  leakTimeout: Schema.optional(delay)
+})
 
 /**
  * Decodes the options; throws `InvalidOption` naming the option (the caller makes it a typed
@@ -61,27 +73,35 @@ const lifetimeOf = (range: Pool.Options<Driver.Types>["maxLifetime"]): readonly 
  * @internal
  */
 export const settings = <T extends Driver.Types>(options: Pool.Options<T>): Settings => {
-  const size = options.size ?? 1
-  if (!Number.isSafeInteger(size) || size < 1 || size > MAX_SIZE) {
-    throw new InvalidOption({
-      option: "size",
-      reason: Number.isSafeInteger(size) ? "OutOfRange" : "Invalid",
-      detail: `must be a whole number from 1 to ${MAX_SIZE} (got ${size})`
-    })
-  }
-  const name = options.name ?? "pool"
-  if (name.length === 0) throw new InvalidOption({ option: "name", reason: "Missing", detail: "must not be empty" })
-  const idleInterval = millis("idleInterval", options.idleInterval ?? 1000)
+  const decoded = Options.decodeSync(Decoded, {
+    ...(options.name === undefined ? {} : { name: options.name }),
+    ...(options.size === undefined ? {} : { size: options.size }),
+    ...(options.queueTarget === undefined ? {} : { queueTarget: options.queueTarget }),
+    ...(options.queueInterval === undefined ? {} : { queueInterval: options.queueInterval }),
+    ...(options.queue === undefined ? {} : { queue: options.queue }),
+    ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+    ...(options.idleInterval === undefined ? {} : { idleInterval: options.idleInterval }),
+    ...(options.pingTimeout === undefined ? {} : { pingTimeout: options.pingTimeout }),
+    ...(options.maxLifetime === undefined ? {} : { maxLifetime: options.maxLifetime }),
+    ...(options.leakTimeout === undefined ? {} : { leakTimeout: options.leakTimeout })
+  })
+  const ms = Duration.toMillis
+  const lifetime = decoded.maxLifetime
+  const idleInterval = ms(decoded.idleInterval)
   return {
-    name,
-    size,
-    target: millis("queueTarget", options.queueTarget ?? 50),
-    interval: millis("queueInterval", options.queueInterval ?? 2000),
-    queue: options.queue ?? true,
-    timeout: millis("timeout", options.timeout ?? 15_000),
+    name: decoded.name,
+    size: decoded.size,
+    target: ms(decoded.queueTarget),
+    interval: ms(decoded.queueInterval),
+    queue: decoded.queue,
+    timeout: ms(decoded.timeout),
     idleInterval,
-    pingTimeout: options.pingTimeout === undefined ? idleInterval : millis("pingTimeout", options.pingTimeout),
-    lifetime: lifetimeOf(options.maxLifetime),
-    leakTimeout: options.leakTimeout === undefined ? undefined : millis("leakTimeout", options.leakTimeout)
+    pingTimeout: decoded.pingTimeout === undefined ? idleInterval : ms(decoded.pingTimeout),
+    lifetime: lifetime === undefined
+      ? undefined
+      : Duration.isDuration(lifetime)
+      ? [ms(lifetime), ms(lifetime)]
+      : [ms(lifetime.min), ms(lifetime.max)],
+    leakTimeout: decoded.leakTimeout === undefined ? undefined : ms(decoded.leakTimeout)
   }
 }
