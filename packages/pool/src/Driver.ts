@@ -5,14 +5,15 @@
  * transactions, prepare and execute queries and walk cursors. Any callback may fail with
  * {@link Disconnect} to report that the connection is broken (DBConnection's
  * `{:disconnect, exception, state}`): the pool then drops that connection and reconnects the
- * slot, and the caller gets the failure.
+ * slot, and the caller gets the failure. A callback that dies, or is interrupted before it
+ * returns, leaves the connection in an unknown state: the pool drops it the same way (the caller
+ * gets the defect or the interruption), so a driver need not make any callback safe to interrupt.
  *
  * The types a driver works with are named once, in a {@link Types} record.
  *
  * @since 0.1.0
  */
-import type { Connection } from "@redial/core"
-import * as Data from "effect/Data"
+import { type Connection, RedialError } from "@redial/core"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 
@@ -48,7 +49,7 @@ export type TransactionStatus = "idle" | "transaction" | "error"
  * @since 0.1.0
  * @category errors
  */
-export class Disconnect extends Data.TaggedError("Disconnect")<{ readonly cause: unknown }> {
+export class Disconnect extends RedialError("Disconnect")<{ readonly cause: unknown }> {
   override get message(): string {
     const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
     return `the connection is broken: ${cause}`
@@ -95,7 +96,10 @@ export interface Driver<T extends Types> {
    * lost: (client) => Effect.async<void>((resume) => void client.once("end", () => resume(Effect.void)))
    */
   readonly lost?: (connection: T["connection"]) => Effect.Effect<void>
-  /** Called before a connection is dropped, with the reason (DBConnection's `disconnect/2`). */
+  /**
+   * Called when a connection is taken out of service, with the reason (DBConnection's
+   * `disconnect/2`), before its scope closes; bounded by the pool's `timeout`.
+   */
   readonly disconnect?: (connection: T["connection"], cause: unknown) => Effect.Effect<void>
   /** Called when a connection is handed to a caller. */
   readonly checkout?: (connection: T["connection"]) => Effect.Effect<void, Failure<T>>
