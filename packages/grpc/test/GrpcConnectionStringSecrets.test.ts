@@ -45,9 +45,7 @@ const everything = (input: string): ReadonlyArray<string> => [
       onRight: (settings) => [GrpcConnectionString.format(settings), ...shown(settings)]
     })
   ),
-  ...schemas.flatMap((schema) =>
-    Either.match(Schema.decodeUnknownEither(schema)(input), { onLeft: shown, onRight: () => [] })
-  ),
+  ...decoders.flatMap((decode) => Either.match(decode(input), { onLeft: shown, onRight: () => [] })),
   ...configs.flatMap((config) =>
     Either.match(
       Effect.runSync(
