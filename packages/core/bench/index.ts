@@ -4,6 +4,7 @@
  * asserts on time: a missed target shows as "no" in the table.
  */
 import { machine, rowTable as table } from "../../../bench/report.js"
+import * as connectionString from "./connectionString.js"
 import * as get from "./get.js"
 import * as waiters from "./waiters.js"
 
@@ -14,5 +15,12 @@ console.log(
   table(
     "connection.await: 10,000 parked waiters (baseline: bare `Deferred.await`, in `Effect.timeoutFail` when timed)",
     await waiters.run()
+  )
+)
+console.log()
+console.log(
+  table(
+    "connection strings: parse time of 1 MB (redial column) against 100 KB (baseline column)",
+    connectionString.run()
   )
 )
