@@ -5,6 +5,7 @@
  * shows as "no" in the table. profile.ts is the focused run for `--cpu-prof`.
  */
 import { machine } from "../../../bench/report.js"
+import * as disconnect from "./disconnect.js"
 import * as overload from "./overload.js"
 import * as throughput from "./throughput.js"
 
@@ -12,3 +13,5 @@ console.log(`## @redial/pool\n\n${machine()}\n`)
 console.log(await throughput.run())
 console.log()
 console.log(await overload.run())
+console.log()
+console.log(await disconnect.run())
