@@ -80,26 +80,29 @@ export const invoke = <T extends Driver.Types, A>(
   Effect.uninterruptibleMask((restore) =>
     Effect.matchCauseEffect(restore(effect), {
       onFailure: (cause): Effect.Effect<never, Pool.CallError<T>> => {
-        const before = co.broken
-        if (before !== undefined) {
-          // Cut by the pool under the call: say why, not what the socket said.
-          return Option.isSome(Cause.failureOption(cause))
-            ? Effect.fail(brokenError(co, before))
-            : Effect.failCause(cause)
-        }
-        const failure = Cause.failureOption(cause)
-        if (Option.isSome(failure)) {
-          if (isDisconnect(failure.value)) breakWith(co, { reason: "Disconnect", cause: failure.value })
-        } else if (Cause.isDie(cause)) {
-          breakWith(co, { reason: "Defect", cause: Cause.squash(cause) })
-        } else if (Cause.isInterrupted(cause)) {
-          breakWith(co, { reason: "Interrupted", cause: "a driver callback was interrupted before it returned" })
-        }
-        return Effect.failCause(cause)
+        const cut = co.broken
+        noteFailure(co, cause)
+        // Cut by the pool under the call (held past the timeout, lost): say why, not what the socket said.
+        return cut !== undefined && Option.isSome(Cause.failureOption(cause))
+          ? Effect.fail(brokenError(co, cut))
+          : Effect.failCause(cause)
       },
       onSuccess: Effect.succeed
     })
   )
+
+/** A callback's failure: a `Disconnect`, a defect or an interruption breaks the connection. */
+const noteFailure = <T extends Driver.Types>(co: CheckoutState<T>, cause: Cause.Cause<unknown>): void => {
+  if (co.broken !== undefined) return
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    if (isDisconnect(failure.value)) breakWith(co, { reason: "Disconnect", cause: failure.value })
+  } else if (Cause.isDie(cause)) {
+    breakWith(co, { reason: "Defect", cause: Cause.squash(cause) })
+  } else if (Cause.isInterrupted(cause)) {
+    breakWith(co, { reason: "Interrupted", cause: "a driver callback was interrupted before it returned" })
+  }
+}
 
 const usedAfterEnd = (name: string) =>
   Effect.dieMessage(
@@ -353,22 +356,26 @@ const closeCursors = <T extends Driver.Types>(co: CheckoutImpl<T>): Effect.Effec
  * next caller.
  */
 const checkStatus = <T extends Driver.Types>(co: CheckoutImpl<T>): Effect.Effect<void, StatusMismatch> =>
-  Effect.flatMap(
-    Effect.option(invoke(co, co.owner.driver.status(co.live.connection))),
-    (status): Effect.Effect<void, StatusMismatch> => {
-      // A status that cannot be read broke the connection (or will be found by the next caller).
-      if (Option.isNone(status) || status.value === "idle") return Effect.void
-      const error = new StatusMismatch({ pool: co.owner.name, checkedOut: "idle", checkedIn: status.value })
+  Effect.matchCauseEffect(co.owner.driver.status(co.live.connection), {
+    // A status that cannot be read: a Disconnect or a defect broke the connection; else the next
+    // caller finds out. The caller's own outcome stands either way (as DBConnection's run).
+    onFailure: (cause) => {
+      noteFailure(co, cause)
+      return backInService(co)
+    },
+    onSuccess: (status): Effect.Effect<void, StatusMismatch> => {
+      if (status === "idle") return backInService(co)
+      const error = new StatusMismatch({ pool: co.owner.name, checkedOut: "idle", checkedIn: status })
       breakWith(co, { reason: "StatusMismatch", cause: error })
       return Effect.fail(error)
     }
-  )
+  })
 
-/** The connection goes back into service, unless the checkout broke it. */
-const giveBack = <T extends Driver.Types>(co: CheckoutImpl<T>): Effect.Effect<void> => {
+/** The last step of a check-in: the connection is ready to serve again, unless the checkout broke it. */
+const backInService = <T extends Driver.Types>(co: CheckoutImpl<T>): Effect.Effect<void> => {
   const pool = co.owner
   if (co.broken === undefined && co.slot.state === co) {
-    Slot.release(pool, co.slot, co.live, pool.clock.unsafeCurrentTimeMillis())
+    Slot.ready(pool, co.slot, co.live, pool.clock.unsafeCurrentTimeMillis())
   }
   return Effect.void
 }
@@ -385,7 +392,7 @@ export const checkin = <T extends Driver.Types>(co: CheckoutImpl<T>): Effect.Eff
     if (co.ended) return Effect.void
     co.ended = true
     if (co.broken !== undefined) return Effect.void
-    const back = Effect.flatMap(checkStatus(co), () => giveBack(co))
+    const back = checkStatus(co)
     const cursors = closeCursors(co)
     const callback = co.owner.driver.checkin
     const before = callback === undefined ? cursors : Effect.zipRight(

@@ -59,7 +59,7 @@ export const retire = <T extends Driver.Types>(
  *
  * @internal
  */
-export const release = <T extends Driver.Types>(pool: PoolState<T>, slot: Slot<T>, live: Live<T>, now: number) => {
+export const ready = <T extends Driver.Types>(pool: PoolState<T>, slot: Slot<T>, live: Live<T>, now: number) => {
   if (live.expiresAt <= now || live.generation < pool.generation) {
     move(pool, slot, { _tag: "Disconnecting", live, cause: "max lifetime reached or disconnectAll" })
     return
@@ -126,7 +126,7 @@ export const run = <T extends Driver.Types>(pool: PoolState<T>, slot: Slot<T>): 
     const driver = pool.driver
     let previous: T["connection"] | undefined = undefined
     while (true) {
-      const next = yield* Effect.either(awaitNextShim(slot.manager, previous))
+      const next = yield* Effect.either(slot.manager.awaitNext(previous))
       if (next._tag === "Left") {
         move(pool, slot, { _tag: "Stopped", error: next.left })
         const error = stoppedError(pool)
@@ -142,7 +142,7 @@ export const run = <T extends Driver.Types>(pool: PoolState<T>, slot: Slot<T>): 
         generation: pool.generation,
         retired: Deferred.unsafeMake<unknown>(FiberId.none)
       }
-      release(pool, slot, live, now)
+      ready(pool, slot, live, now)
       const cause = yield* Deferred.await(live.retired)
       if (driver.disconnect) {
         yield* driver.disconnect(connection, cause).pipe(
@@ -161,13 +161,3 @@ export const run = <T extends Driver.Types>(pool: PoolState<T>, slot: Slot<T>): 
 
 /** A `Closed` for a pool whose scope ended. @internal */
 export const closedError = (name: string) => new Closed({ connection: name, reason: "ScopeClosed" })
-
-// TEMPORARY until core's awaitNext lands.
-const awaitNextShim = <A>(
-  m: { readonly await: () => Effect.Effect<A, Closed> },
-  previous: A | undefined
-): Effect.Effect<A, Closed> =>
-  Effect.flatMap(
-    m.await(),
-    (c) => c !== previous ? Effect.succeed(c) : Effect.zipRight(Effect.yieldNow(), awaitNextShim(m, previous))
-  )

@@ -102,7 +102,7 @@ const ping = <T extends Driver.Types>(pool: PoolState<T>, slot: PoolState<T>["sl
       Effect.flatMap((exit) =>
         Effect.sync(() => {
           if (slot.state._tag !== "Pinging" || slot.state.live !== live) return
-          if (exit._tag === "Success") Slot.release(pool, slot, live, pool.clock.unsafeCurrentTimeMillis())
+          if (exit._tag === "Success") Slot.ready(pool, slot, live, pool.clock.unsafeCurrentTimeMillis())
           else Slot.retire(pool, slot, live, Cause.squash(exit.cause))
         })
       )
