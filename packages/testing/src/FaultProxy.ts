@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import type * as Cause from "effect/Cause"
+import type { RedialError } from "@redial/core"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -116,12 +116,12 @@ export declare namespace FaultProxy {
 
 /**
  * The proxy could not start. `reason` is `"Listen"`: the listen address was
- * taken or not local.
+ * taken or not local. It is a redial error (`isRedialError`).
  *
  * @since 0.1.0
  * @category errors
  */
-export interface FaultProxyError extends Cause.YieldableError {
+export interface FaultProxyError extends RedialError {
   readonly _tag: "FaultProxyError"
   readonly reason: "Listen"
   /** The address the proxy tried to listen on. */

@@ -28,7 +28,7 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
+import { RedialError } from "@redial/core"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
@@ -49,12 +49,13 @@ export interface TestConnection {
 }
 
 /**
- * The default error of a failing step.
+ * The default error of a failing step. It is a redial error (`isRedialError`), as the errors of
+ * a real connector built on redial would be.
  *
  * @since 0.1.0
  * @category errors
  */
-export class TestConnectError extends Data.TaggedError("TestConnectError")<{ readonly reason: string }> {
+export class TestConnectError extends RedialError("TestConnectError")<{ readonly reason: string }> {
   override get message(): string {
     return `test connect failed: ${this.reason}`
   }

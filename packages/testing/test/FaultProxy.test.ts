@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { isRedialError } from "@redial/core"
 import { Clock, Data, Effect, Exit, Option, Scope } from "effect"
 import * as net from "node:net"
 import * as FaultProxy from "../src/FaultProxy.js"
@@ -380,5 +381,6 @@ describe("FaultProxy", () => {
       expect(error.address).toBe(`127.0.0.1:${server.port}`)
       expect(error.message).toContain(`127.0.0.1:${server.port}`)
       expect(error).toBeInstanceOf(FaultProxy.FaultProxyError)
+      expect(isRedialError(error)).toBe(true)
     }))
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Connection, Reconnect } from "@redial/core"
+import { Connection, isRedialError, Reconnect } from "@redial/core"
 import { Effect, Exit, Fiber, Option, Scope, TestClock } from "effect"
 import { TestConnector, TestTime } from "../src/index.js"
 
@@ -19,6 +19,16 @@ describe("TestConnector", () => {
       expect(yield* Effect.flip(Effect.scoped(connector.acquire))).toBe("after")
       expect(yield* connector.attempts).toBe(4)
       expect(String(Exit.isFailure(first) ? first.cause : "")).toContain("scripted failure")
+    }))
+
+  it.scoped("the default failure is a TestConnectError, a redial error", () =>
+    Effect.gen(function*() {
+      const connector = yield* TestConnector.make({ script: [TestConnector.fail()] })
+      const error = yield* Effect.flip(Effect.scoped(connector.acquire))
+      expect(error).toBeInstanceOf(TestConnector.TestConnectError)
+      expect(error._tag).toBe("TestConnectError")
+      expect(isRedialError(error)).toBe(true)
+      expect(error.message).toBe("test connect failed: scripted failure")
     }))
 
   it.scoped("records the Clock time of every attempt", () =>

@@ -1,6 +1,6 @@
 /** @internal */
+import { RedialError } from "@redial/core"
 import * as Clock from "effect/Clock"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -20,7 +20,7 @@ import type * as FaultProxy from "../FaultProxy.js"
 const highWaterMark = 256 * 1024
 
 /** @internal */
-export class FaultProxyError extends Data.TaggedError("FaultProxyError")<{
+export class FaultProxyError extends RedialError("FaultProxyError")<{
   readonly reason: "Listen"
   readonly address: string
   readonly cause: unknown
