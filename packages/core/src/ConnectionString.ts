@@ -104,16 +104,41 @@ export type Host = internal.Host
 export type Part = internal.Part
 
 /**
+ * What is wrong with a connection string, machine-readable:
+ *
+ * - `Empty`: a part that must not be empty is (the whole string, the scheme,
+ *   the user name, a host, a port, the name of a query parameter);
+ * - `Malformed`: the structure is wrong (no `scheme://`, an unclosed `[`, an
+ *   invalid IPv6 address, a port that is not a number, a host with several
+ *   `:`, an unescaped `@` that most likely belongs to a password);
+ * - `InvalidCharacter`: a character that is not allowed where it is (in the
+ *   scheme or a host name, a control character or an unpaired surrogate);
+ * - `Encoding`: a malformed percent-escape, or escapes that are not UTF-8;
+ * - `OutOfRange`: a port outside 1-65535;
+ * - `Unsupported`: valid, but not accepted by an adapter (a scheme, an
+ *   option); `parse` never fails with it, adapters may.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type Reason = internal.Reason
+
+/**
  * A connection string that cannot be parsed: `part` says which part is wrong,
- * `reason` what is wrong, `position` (a 0-based index into the input) where.
- * Neither the fields nor the message ever contain the password. Adapters may
- * raise it too, for example for an option they do not accept.
+ * `reason` what kind of problem it is, `detail` says it in prose, `position`
+ * (a 0-based index into the input) where. Neither the fields nor the message
+ * ever contain the password. Adapters may raise it too, for example for an
+ * option they do not accept. It is a redial error (`isRedialError`).
  *
  * @example
  * ```ts
  * import { ConnectionString } from "@redial/core"
  *
- * const error = new ConnectionString.ConnectionStringError({ part: "query", reason: "unknown option \"tls\"" })
+ * const error = new ConnectionString.ConnectionStringError({
+ *   part: "query",
+ *   reason: "Unsupported",
+ *   detail: "unknown option \"tls\""
+ * })
  * error.message // 'Invalid connection string: unknown option "tls"'
  * ```
  *
@@ -459,7 +484,12 @@ export const redact: (input: string, options?: SecretOptions) => string = intern
  *     Either.filterOrLeft(
  *       ConnectionString.parseEither(input),
  *       (cs) => cs.scheme === "amqp",
- *       () => new ConnectionString.ConnectionStringError({ part: "scheme", reason: "expected amqp://" })
+ *       () =>
+ *         new ConnectionString.ConnectionStringError({
+ *           part: "scheme",
+ *           reason: "Unsupported",
+ *           detail: "expected amqp://"
+ *         })
  *     ),
  *   encode: (cs) => Schema.encodeSync(ConnectionString.FromString)(cs),
  *   redact: (input) => ConnectionString.redact(input)
@@ -500,9 +530,11 @@ export type Param<A> = params_.Param<A>
 export type ParamValues<P> = params_.ParamValues<P>
 
 /**
- * A query parameter that an adapter does not accept: `UnknownKey` (`key` is the
- * name as written, absent when it holds a secret) or `InvalidValue` (`key` is
- * the option's documented name). The message never quotes a secret.
+ * A query parameter that an adapter does not accept: `reason` is `UnknownKey`
+ * (`key` is the name as written, absent when it holds a secret) or
+ * `InvalidValue` (`key` is the option's documented name); `detail` says what is
+ * wrong in prose. The message never quotes a secret. It is a redial error
+ * (`isRedialError`).
  *
  * @since 0.1.0
  * @category parameters

@@ -6,6 +6,13 @@ import * as ConnectionString from "../src/ConnectionString.js"
 type ConnectionString = ConnectionString.ConnectionString
 
 const parts: ReadonlyArray<ConnectionString.Part> = ["scheme", "credentials", "host", "port", "path", "query"]
+const reasons: ReadonlyArray<ConnectionString.Reason> = [
+  "Empty",
+  "Malformed",
+  "InvalidCharacter",
+  "Encoding",
+  "OutOfRange"
+]
 
 const parseOk = (input: string): ConnectionString => {
   const result = ConnectionString.parseEither(input)
@@ -207,30 +214,45 @@ describe("ConnectionString", () => {
     const cases: ReadonlyArray<{
       readonly input: string
       readonly part: ConnectionString.Part
+      readonly reason: ConnectionString.Reason
       readonly message: string
       readonly position: number
       readonly secrets?: ReadonlyArray<string>
     }> = [
-      { input: "", part: "scheme", message: "the connection string is empty", position: 0 },
-      { input: "db.example.com/app", part: "scheme", message: "missing the scheme", position: 0 },
+      { input: "", part: "scheme", reason: "Empty", message: "the connection string is empty", position: 0 },
+      { input: "db.example.com/app", part: "scheme", reason: "Malformed", message: "missing the scheme", position: 0 },
       {
         input: "localhost:5432",
         part: "scheme",
+        reason: "Malformed",
         message: "expected \"://\" after the scheme \"localhost\"",
         position: 9
       },
-      { input: "://h", part: "scheme", message: "the scheme before \"://\" is empty", position: 0 },
-      { input: "1pg://h", part: "scheme", message: "invalid character in the scheme", position: 0 },
-      { input: "pg sql://h", part: "scheme", message: "invalid character in the scheme", position: 2 },
-      { input: "postgres://", part: "host", message: "the host is empty", position: 11 },
-      { input: "postgres:///db", part: "host", message: "the host is empty", position: 11 },
-      { input: "postgres://user@/db", part: "host", message: "the host is empty", position: 16 },
-      { input: "postgres://h1,,h3", part: "host", message: "host 2 of 3 is empty", position: 14 },
-      { input: "postgres://h1,", part: "host", message: "host 2 of 2 is empty", position: 14 },
+      { input: "://h", part: "scheme", reason: "Empty", message: "the scheme before \"://\" is empty", position: 0 },
+      {
+        input: "1pg://h",
+        part: "scheme",
+        reason: "InvalidCharacter",
+        message: "invalid character in the scheme",
+        position: 0
+      },
+      {
+        input: "pg sql://h",
+        part: "scheme",
+        reason: "InvalidCharacter",
+        message: "invalid character in the scheme",
+        position: 2
+      },
+      { input: "postgres://", part: "host", reason: "Empty", message: "the host is empty", position: 11 },
+      { input: "postgres:///db", part: "host", reason: "Empty", message: "the host is empty", position: 11 },
+      { input: "postgres://user@/db", part: "host", reason: "Empty", message: "the host is empty", position: 16 },
+      { input: "postgres://h1,,h3", part: "host", reason: "Empty", message: "host 2 of 3 is empty", position: 14 },
+      { input: "postgres://h1,", part: "host", reason: "Empty", message: "host 2 of 2 is empty", position: 14 },
       // Without "@host", "user:password" reads as "host:port": the "port" is never quoted, it may be a password.
       {
         input: "postgres://:5432",
         part: "host",
+        reason: "Empty",
         message: "the host name before the port is empty (not shown",
         position: 11,
         secrets: ["5432"]
@@ -238,20 +260,70 @@ describe("ConnectionString", () => {
       {
         input: "postgres://u@:5432",
         part: "host",
+        reason: "Empty",
         message: "the host name before port \"5432\" is empty",
         position: 13
       },
-      { input: "postgres://ho st", part: "host", message: "invalid character \" \" in host \"ho st\"", position: 13 },
-      { input: "postgres://h1, h2", part: "host", message: "invalid character \" \" in host \" h2\"", position: 14 },
-      { input: "postgres://[::1", part: "host", message: "unclosed \"[\" in host \"[::1\"", position: 11 },
-      { input: "postgres://[::1,h2]", part: "host", message: "unclosed \"[\" in host \"[::1\"", position: 11 },
-      { input: "postgres://[zz::1]", part: "host", message: "invalid IPv6 address \"[zz::1]\"", position: 12 },
-      { input: "postgres://[::1%eth0]", part: "host", message: "invalid IPv6 address", position: 12 },
-      { input: "postgres://[::1]x", part: "host", message: "unexpected characters after \"]\"", position: 16 },
-      { input: "postgres://::1", part: "host", message: "an IPv6 address must be in brackets", position: 11 },
+      {
+        input: "postgres://ho st",
+        part: "host",
+        reason: "InvalidCharacter",
+        message: "invalid character \" \" in host \"ho st\"",
+        position: 13
+      },
+      {
+        input: "postgres://h1, h2",
+        part: "host",
+        reason: "InvalidCharacter",
+        message: "invalid character \" \" in host \" h2\"",
+        position: 14
+      },
+      {
+        input: "postgres://[::1",
+        part: "host",
+        reason: "Malformed",
+        message: "unclosed \"[\" in host \"[::1\"",
+        position: 11
+      },
+      {
+        input: "postgres://[::1,h2]",
+        part: "host",
+        reason: "Malformed",
+        message: "unclosed \"[\" in host \"[::1\"",
+        position: 11
+      },
+      {
+        input: "postgres://[zz::1]",
+        part: "host",
+        reason: "Malformed",
+        message: "invalid IPv6 address \"[zz::1]\"",
+        position: 12
+      },
+      {
+        input: "postgres://[::1%eth0]",
+        part: "host",
+        reason: "Malformed",
+        message: "invalid IPv6 address",
+        position: 12
+      },
+      {
+        input: "postgres://[::1]x",
+        part: "host",
+        reason: "Malformed",
+        message: "unexpected characters after \"]\"",
+        position: 16
+      },
+      {
+        input: "postgres://::1",
+        part: "host",
+        reason: "Malformed",
+        message: "an IPv6 address must be in brackets",
+        position: 11
+      },
       {
         input: "postgres://db1:99999/app",
         part: "port",
+        reason: "OutOfRange",
         message: "the port of host \"db1\" is out of range 1-65535 (not shown",
         position: 15,
         secrets: ["99999"]
@@ -259,24 +331,28 @@ describe("ConnectionString", () => {
       {
         input: "postgres://u@db1:99999/app",
         part: "port",
+        reason: "OutOfRange",
         message: "port \"99999\" of host \"db1\" is out of range 1-65535",
         position: 17
       },
       {
         input: "postgres://h:0",
         part: "port",
+        reason: "OutOfRange",
         message: "the port of host \"h\" is out of range 1-65535",
         position: 13
       },
       {
         input: "postgres://u:p@h:0",
         part: "port",
+        reason: "OutOfRange",
         message: "port \"0\" of host \"h\" is out of range 1-65535",
         position: 17
       },
       {
         input: "postgres://h:65536",
         part: "port",
+        reason: "OutOfRange",
         message: "the port of host \"h\" is out of range",
         position: 13,
         secrets: ["65536"]
@@ -284,6 +360,7 @@ describe("ConnectionString", () => {
       {
         input: "postgres://h:54x",
         part: "port",
+        reason: "Malformed",
         message: "the port of host \"h\" is not a number",
         position: 13,
         secrets: ["54x"]
@@ -291,22 +368,49 @@ describe("ConnectionString", () => {
       {
         input: "postgres://u:pw@h:54x",
         part: "port",
+        reason: "Malformed",
         message: "port \"54x\" of host \"h\" is not a number",
         position: 18
       },
-      { input: "postgres://h:-1", part: "port", message: "the port of host \"h\" is not a number", position: 13 },
-      { input: "postgres://u@h:-1", part: "port", message: "port \"-1\" of host \"h\" is not a number", position: 15 },
-      { input: "postgres://a,b:", part: "port", message: "the port of host \"b\" is empty", position: 15 },
+      {
+        input: "postgres://h:-1",
+        part: "port",
+        reason: "Malformed",
+        message: "the port of host \"h\" is not a number",
+        position: 13
+      },
+      {
+        input: "postgres://u@h:-1",
+        part: "port",
+        reason: "Malformed",
+        message: "port \"-1\" of host \"h\" is not a number",
+        position: 15
+      },
+      {
+        input: "postgres://a,b:",
+        part: "port",
+        reason: "Empty",
+        message: "the port of host \"b\" is empty",
+        position: 15
+      },
       {
         input: "postgres://[::1]:0",
         part: "port",
+        reason: "OutOfRange",
         message: "port \"0\" of host \"[::1]\" is out of range",
         position: 17
       },
-      { input: "postgres://@h", part: "credentials", message: "the user name before \"@\" is empty", position: 11 },
+      {
+        input: "postgres://@h",
+        part: "credentials",
+        reason: "Empty",
+        message: "the user name before \"@\" is empty",
+        position: 11
+      },
       {
         input: "postgres://:hunter2@h",
         part: "credentials",
+        reason: "Empty",
         message: "the user name before \"@\" is empty",
         position: 11,
         secrets: ["hunter2"]
@@ -314,12 +418,14 @@ describe("ConnectionString", () => {
       {
         input: "postgres://us%zzer@h",
         part: "credentials",
+        reason: "Encoding",
         message: "malformed percent-escape \"%zz\" in the user name",
         position: 13
       },
       {
         input: "postgres://user:hunter%zz2@h",
         part: "credentials",
+        reason: "Encoding",
         message: "malformed percent-escape in the password",
         position: 22,
         secrets: ["hunter", "%zz"]
@@ -327,6 +433,7 @@ describe("ConnectionString", () => {
       {
         input: "postgres://user:hunter2%4@h",
         part: "credentials",
+        reason: "Encoding",
         message: "malformed percent-escape in the password",
         position: 23,
         secrets: ["hunter2", "%4"]
@@ -334,6 +441,7 @@ describe("ConnectionString", () => {
       {
         input: "postgres://user:hunter%C3@h",
         part: "credentials",
+        reason: "Encoding",
         message: "percent-escapes in the password are not valid UTF-8",
         position: 22,
         secrets: ["hunter", "%C3"]
@@ -341,6 +449,7 @@ describe("ConnectionString", () => {
       {
         input: "postgres://user:hunter\n2@h",
         part: "credentials",
+        reason: "InvalidCharacter",
         message: "the password contains a control character",
         position: 22,
         secrets: ["hunter"]
@@ -348,39 +457,57 @@ describe("ConnectionString", () => {
       {
         input: "postgres://h/%zz",
         part: "path",
+        reason: "Encoding",
         message: "malformed percent-escape \"%zz\" in the path",
         position: 13
       },
       {
         input: "postgres://h/db%4",
         part: "path",
+        reason: "Encoding",
         message: "malformed percent-escape \"%4\" in the path",
         position: 15
       },
       {
         input: "postgres://h/%FF",
         part: "path",
+        reason: "Encoding",
         message: "percent-escapes \"%FF\" in the path are not valid UTF-8",
         position: 13
       },
-      { input: "postgres://h/a\nb", part: "path", message: "the path contains a control character", position: 14 },
+      {
+        input: "postgres://h/a\nb",
+        part: "path",
+        reason: "InvalidCharacter",
+        message: "the path contains a control character",
+        position: 14
+      },
       {
         input: "postgres://h?%zz=1",
         part: "query",
+        reason: "Encoding",
         message: "malformed percent-escape \"%zz\" in the name of query parameter 1",
         position: 13
       },
       {
         input: "postgres://h?a=1&b=%zz",
         part: "query",
+        reason: "Encoding",
         message: "malformed percent-escape in the value of query parameter \"b\"",
         position: 19
       },
-      { input: "postgres://h?a=1&=v", part: "query", message: "query parameter 2 has an empty name", position: 17 },
+      {
+        input: "postgres://h?a=1&=v",
+        part: "query",
+        reason: "Empty",
+        message: "query parameter 2 has an empty name",
+        position: 17
+      },
       // A password with a raw "/" or "?" must not leak through the host, port or path messages.
       {
         input: "postgres://user:pw1/pw2@host/db",
         part: "path",
+        reason: "Malformed",
         message: "unescaped \"@\" in the path",
         position: 23,
         secrets: ["pw1", "pw2"]
@@ -388,6 +515,7 @@ describe("ConnectionString", () => {
       {
         input: "postgres://user:pw1@pw2/pw3@host/db",
         part: "path",
+        reason: "Malformed",
         message: "unescaped \"@\" in the path",
         position: 27,
         secrets: ["pw2", "pw3"]
@@ -395,6 +523,7 @@ describe("ConnectionString", () => {
       {
         input: "postgres://user:pw1?pw2@host",
         part: "credentials",
+        reason: "Malformed",
         message: "invalid port (not shown: an \"@\" follows",
         position: 11,
         secrets: ["pw1", "pw2"]
@@ -402,21 +531,23 @@ describe("ConnectionString", () => {
       {
         input: "postgres://user:123?pw2@host",
         part: "query",
+        reason: "Malformed",
         message: "unescaped \"@\" in the name of query parameter 1",
         position: 23,
         secrets: ["pw2"]
       }
     ]
 
-    for (const { input, message, part, position, secrets } of cases) {
-      it(`${JSON.stringify(input)}: ${part}`, () => {
+    for (const { input, message, part, position, reason, secrets } of cases) {
+      it(`${JSON.stringify(input)}: ${part}, ${reason}`, () => {
         const error = parseError(input)
         expect(error).toBeInstanceOf(ConnectionString.ConnectionStringError)
         expect(error._tag).toBe("ConnectionStringError")
         expect(error.part).toBe(part)
+        expect(error.reason).toBe(reason)
         expect(error.position).toBe(position)
-        expect(error.message).toBe(`Invalid connection string: ${error.reason} (at position ${position})`)
-        expect(error.reason).toContain(message)
+        expect(error.message).toBe(`Invalid connection string: ${error.detail} (at position ${position})`)
+        expect(error.detail).toContain(message)
         for (const secret of secrets ?? []) {
           for (const text of [error.message, ...renderings(error)]) {
             expect(text).not.toContain(secret)
@@ -426,8 +557,13 @@ describe("ConnectionString", () => {
     }
 
     it("an adapter's own error has no position", () => {
-      const error = new ConnectionString.ConnectionStringError({ part: "query", reason: "unknown option \"x\"" })
+      const error = new ConnectionString.ConnectionStringError({
+        part: "query",
+        reason: "Unsupported",
+        detail: "unknown option \"x\""
+      })
       expect(error.message).toBe("Invalid connection string: unknown option \"x\"")
+      expect(error.reason).toBe("Unsupported")
     })
   })
 
@@ -520,6 +656,7 @@ describe("ConnectionString", () => {
         const error = result.left
         expect(error).toBeInstanceOf(ConnectionString.ConnectionStringError)
         expect(parts).toContain(error.part)
+        expect(reasons).toContain(error.reason)
         expect(error.message.startsWith("Invalid connection string: ")).toBe(true)
         expect(error.position).toBeGreaterThanOrEqual(0)
         expect(error.position).toBeLessThanOrEqual(input.length)
@@ -637,7 +774,7 @@ describe("ConnectionString", () => {
     it.prop("plausible strings give a typed result and never show the password", [plausible], ([input]) => {
       const result = checkResult(input)
       const shown = Either.match(result, {
-        onLeft: (error) => [error.message, error.reason, ...renderings(error)],
+        onLeft: (error) => [error.message, error.detail, ...renderings(error)],
         onRight: (cs) => [ConnectionString.format(cs), ...renderings(cs)]
       })
       for (const text of shown) {

@@ -70,7 +70,8 @@ describe("ConnectionString: a user:password without @host is never shown", () =>
 
   it("with @host, the same port is quoted: it cannot be a password", () => {
     const error = Either.getLeft(ConnectionString.parseEither("amqp://guest:pw@h:S3x")).pipe(Option.getOrThrow)
-    expect(error.reason).toBe("port \"S3x\" of host \"h\" is not a number")
+    expect(error.reason).toBe("Malformed")
+    expect(error.detail).toBe("port \"S3x\" of host \"h\" is not a number")
   })
 
   // Secrets start with "Zq9", which nothing else generated contains; no "@" (it would make them credentials

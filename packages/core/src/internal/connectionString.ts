@@ -1,12 +1,12 @@
 import * as Arr from "effect/Array"
 import type * as Config from "effect/Config"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { RedialError } from "../Errors.js"
 import * as Params from "./connectionString/params.js"
 import * as schema from "./connectionString/schema.js"
 import * as Secrets from "./connectionString/secrets.js"
@@ -20,14 +20,18 @@ import * as text from "./connectionString/text.js"
 export type Part = "scheme" | "credentials" | "host" | "port" | "path" | "query"
 
 /** @internal */
-export class ConnectionStringError extends Data.TaggedError("ConnectionStringError")<{
+export type Reason = "Empty" | "Malformed" | "InvalidCharacter" | "Encoding" | "OutOfRange" | "Unsupported"
+
+/** @internal */
+export class ConnectionStringError extends RedialError("ConnectionStringError")<{
   readonly part: Part
-  readonly reason: string
+  readonly reason: Reason
+  readonly detail: string
   readonly position?: number
 }> {
   override get message(): string {
     const where = this.position === undefined ? "" : ` (at position ${this.position})`
-    return `Invalid connection string: ${this.reason}${where}`
+    return `Invalid connection string: ${this.detail}${where}`
   }
 }
 
@@ -64,8 +68,13 @@ export class ConnectionString extends Schema.Class<ConnectionString>("Connection
 // Scanner
 // ---------------------------------------------------------------------------
 
-const fail = (part: Part, reason: string, position: number): Either.Either<never, ConnectionStringError> =>
-  Either.left(new ConnectionStringError({ part, reason, position }))
+const fail = (
+  part: Part,
+  reason: Reason,
+  detail: string,
+  position: number
+): Either.Either<never, ConnectionStringError> =>
+  Either.left(new ConnectionStringError({ part, reason, detail, position }))
 
 const isAlpha = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
 const isDigit = (c: number): boolean => c >= 48 && c <= 57
@@ -98,6 +107,7 @@ const decodePart = (
       case "escape":
         return fail(
           part,
+          "Encoding",
           `malformed percent-escape${
             secret ? "" : ` ${text.quote(failure.text)}`
           } in ${what} (expected "%" and two hex digits)`,
@@ -106,11 +116,17 @@ const decodePart = (
       case "utf8":
         return fail(
           part,
+          "Encoding",
           `percent-escapes${secret ? "" : ` ${text.quote(failure.text)}`} in ${what} are not valid UTF-8`,
           failure.position
         )
       case "char":
-        return fail(part, `${what} contains a control character or an unpaired surrogate`, failure.position)
+        return fail(
+          part,
+          "InvalidCharacter",
+          `${what} contains a control character or an unpaired surrogate`,
+          failure.position
+        )
     }
   })
 
@@ -125,23 +141,24 @@ const schemeEnd = (input: string): number => {
 }
 
 const scanScheme = (input: string): Either.Either<string, ConnectionStringError> => {
-  if (input.length === 0) return fail("scheme", "the connection string is empty", 0)
+  if (input.length === 0) return fail("scheme", "Empty", "the connection string is empty", 0)
   const i = schemeEnd(input)
   if (input.startsWith("://", i)) {
-    return i === 0 ? fail("scheme", "the scheme before \"://\" is empty", 0) : Either.right(input.slice(0, i))
+    return i === 0 ? fail("scheme", "Empty", "the scheme before \"://\" is empty", 0) : Either.right(input.slice(0, i))
   }
   // The scheme text is quoted only when it stops at ":", so it can never reach into a password.
   if (i > 0 && input[i] === ":") {
-    return fail("scheme", `expected "://" after the scheme ${quote(input.slice(0, i))}`, i)
+    return fail("scheme", "Malformed", `expected "://" after the scheme ${quote(input.slice(0, i))}`, i)
   }
   if (input.includes("://")) {
     return fail(
       "scheme",
+      "InvalidCharacter",
       "invalid character in the scheme (a scheme is a letter followed by letters, digits, \"+\", \"-\" or \".\")",
       i
     )
   }
-  return fail("scheme", "missing the scheme (expected \"scheme://\" at the start)", 0)
+  return fail("scheme", "Malformed", "missing the scheme (expected \"scheme://\" at the start)", 0)
 }
 
 const scanCredentials = (
@@ -150,7 +167,7 @@ const scanCredentials = (
   at: number
 ): Either.Either<{ readonly username: string; readonly password: Option.Option<string> }, ConnectionStringError> => {
   const colon = indexIn(input, ":", start, at)
-  if (colon === start) return fail("credentials", "the user name before \"@\" is empty", start)
+  if (colon === start) return fail("credentials", "Empty", "the user name before \"@\" is empty", start)
   return Either.all({
     username: decodePart(input, start, colon, "credentials", "the user name", false),
     password: colon === at
@@ -196,7 +213,7 @@ const scanPort = (
   host: string
 ): Either.Either<Option.Option<number>, ConnectionStringError> => {
   const input = authority.input
-  if (start === end) return fail("port", `the port of ${host} is empty`, start)
+  if (start === end) return fail("port", "Empty", `the port of ${host} is empty`, start)
   const visible = shown(authority, end)
   let digits = true
   for (let i = start; i < end && digits; i++) digits = isDigit(input.charCodeAt(i))
@@ -205,6 +222,7 @@ const scanPort = (
   if (!digits) {
     return fail(
       "port",
+      "Malformed",
       visible
         ? `port ${quote(input.slice(start, end))} of ${host} is not a number`
         : `the port of ${host} is not a number ${notShown}`,
@@ -214,6 +232,7 @@ const scanPort = (
   if (port < 1 || port > 65535) {
     return fail(
       "port",
+      "OutOfRange",
       visible
         ? `port ${quote(input.slice(start, end))} of ${host} is out of range 1-65535`
         : `the port of ${host} is out of range 1-65535 ${notShown}`,
@@ -233,6 +252,7 @@ const scanHost = (
   if (start === end) {
     return fail(
       "host",
+      "Empty",
       authority.count === 1 ? "the host is empty" : `host ${index + 1} of ${authority.count} is empty`,
       start
     )
@@ -240,11 +260,12 @@ const scanHost = (
   const entry = () => shown(authority, end) ? `host ${quote(input.slice(start, end))}` : hostName(authority, index)
   if (input.charCodeAt(start) === 91) {
     const close = indexIn(input, "]", start, end)
-    if (close === end) return fail("host", `unclosed "[" in ${entry()}`, start)
+    if (close === end) return fail("host", "Malformed", `unclosed "[" in ${entry()}`, start)
     const address = scanIPv6(input.slice(start + 1, close))
     if (Option.isNone(address)) {
       return fail(
         "host",
+        "Malformed",
         shown(authority, close + 1)
           ? `invalid IPv6 address ${quote(input.slice(start, close + 1))}`
           : `invalid IPv6 address in ${hostName(authority, index)}`,
@@ -253,7 +274,7 @@ const scanHost = (
     }
     if (close + 1 === end) return Either.right({ host: address.value, port: Option.none() })
     if (input.charCodeAt(close + 1) !== 58) {
-      return fail("host", `unexpected characters after "]" in ${entry()}`, close + 1)
+      return fail("host", "Malformed", `unexpected characters after "]" in ${entry()}`, close + 1)
     }
     const label = shown(authority, close + 1)
       ? `host ${quote(input.slice(start, close + 1))}`
@@ -264,6 +285,7 @@ const scanHost = (
   if (colon < end && indexIn(input, ":", colon + 1, end) < end) {
     return fail(
       "host",
+      "Malformed",
       `${entry()} has more than one ":" (an IPv6 address must be in brackets, e.g. [::1]:5432)`,
       start
     )
@@ -271,6 +293,7 @@ const scanHost = (
   if (colon === start) {
     return fail(
       "host",
+      "Empty",
       shown(authority, end)
         ? `the host name before port ${quote(input.slice(colon + 1, end))} is empty`
         : `the host name before the port is empty ${notShown}`,
@@ -282,6 +305,7 @@ const scanHost = (
     if (!isHostChar(input, i)) {
       return fail(
         "host",
+        "InvalidCharacter",
         visible
           ? `invalid character ${quote(input.charAt(i))} in host ${quote(input.slice(start, colon))}`
           : `invalid character in ${hostName(authority, index)} ${notShown}`,
@@ -311,7 +335,7 @@ const scanHosts = (
     hosts.push(host.right)
     from = to + 1
   }
-  return Arr.isNonEmptyReadonlyArray(hosts) ? Either.right(hosts) : fail("host", "the host is empty", start)
+  return Arr.isNonEmptyReadonlyArray(hosts) ? Either.right(hosts) : fail("host", "Empty", "the host is empty", start)
 }
 
 const scanQuery = (
@@ -326,12 +350,13 @@ const scanQuery = (
     if (to > from) {
       n++
       const eq = indexIn(input, "=", from, to)
-      if (eq === from) return fail("query", `query parameter ${n} has an empty name`, from)
+      if (eq === from) return fail("query", "Empty", `query parameter ${n} has an empty name`, from)
       const at = indexIn(input, "@", from, eq)
       if (at < eq) {
         // Most likely the rest of a password holding a raw "?": do not quote it.
         return fail(
           "query",
+          "Malformed",
           `unescaped "@" in the name of query parameter ${n}: percent-encode "?" in the password as %3F, ` +
             "or \"@\" in the name as %40",
           at
@@ -383,6 +408,7 @@ export const parseEither = (input: string): Either.Either<ConnectionString, Conn
     if (strayAt < queryStart) {
       return yield* fail(
         "path",
+        "Malformed",
         "unescaped \"@\" in the path: percent-encode \"@\", \"/\" and \"?\" in the user name and password, " +
           "and \"@\" in the path as %40",
         strayAt
@@ -399,6 +425,7 @@ export const parseEither = (input: string): Either.Either<ConnectionString, Conn
       at === -1 && indexIn(input, "@", authorityEnd, input.length) < input.length
         ? fail(
           "credentials",
+          "Malformed",
           `invalid ${error.part} (not shown: an "@" follows, so it may hold part of a password); ` +
             "percent-encode \"/\" and \"?\" in the user name and password",
           hostsStart

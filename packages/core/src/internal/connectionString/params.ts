@@ -5,9 +5,9 @@
  * @internal
  */
 import * as Arr from "effect/Array"
-import * as Data from "effect/Data"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import { RedialError } from "../../Errors.js"
 import type * as Secrets from "./secrets.js"
 import { quoteUnlessSecret } from "./secrets.js"
 import { normalizeKey } from "./text.js"
@@ -92,7 +92,7 @@ export const literalParam = <const L extends ReadonlyArray<string>>(
 export type ParamValues<P> = { readonly [K in keyof P]?: P[K] extends Param<infer A> ? A : never }
 
 /** @internal */
-export class ParamError extends Data.TaggedError("ParamError")<{
+export class ParamError extends RedialError("ParamError")<{
   readonly reason: "UnknownKey" | "InvalidValue"
   /** The parameter: its documented name for `InvalidValue`, the name as written for `UnknownKey`
    * (absent when it holds a secret). */
