@@ -418,8 +418,11 @@ export type Reason = internalError.Reason
 
 /**
  * A connection string that cannot be read. `reason` says what kind of problem,
- * `key` which option (when it is about one), `detail` what is wrong. The message
- * never contains a password, secret or API key.
+ * `key` which option (when it is about one), `detail` what is wrong. For
+ * `Syntax`, `cause` is core's `ConnectionStringError`, whose own literal
+ * `reason` says more (`Empty`, `Malformed`, `Encoding` …). The message never
+ * contains a password, secret or API key. It is a redial error
+ * (`isRedialError`).
  *
  * @example
  * ```ts

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { isRedialError } from "@redial/core"
 import * as ConnectionString from "@redial/core/ConnectionString"
 import type { ParseResult } from "effect"
 import { ConfigProvider, Duration, Effect, Either, FastCheck as fc, Option, Redacted, Schema } from "effect"
@@ -253,6 +254,8 @@ describe("GrpcConnectionString: esdb:// and kurrentdb://", () => {
       expect(error.reason).toBe("Syntax")
       expect(error.cause).toBeInstanceOf(ConnectionString.ConnectionStringError)
       expect(error.cause?.part).toBe("port")
+      expect(error.cause?.reason).toBe("OutOfRange")
+      expect(error.detail).toBe(`${error.cause?.detail} (at position 13)`)
       // Without "@host", "node1:99999" may be "user:password": the port is not quoted.
       expect(error.message).toBe(
         "Invalid connection string: the port of host \"node1\" is out of range 1-65535 (not shown: without " +
@@ -265,6 +268,9 @@ describe("GrpcConnectionString: esdb:// and kurrentdb://", () => {
       expect(errorOf("esdb://").reason).toBe("Syntax")
       expect(errorOf("esdb://a,,b").reason).toBe("Syntax")
       expect(errorOf("esdb://::1").reason).toBe("Syntax")
+      expect(errorOf("").cause?.reason).toBe("Empty")
+      expect(errorOf("esdb://a,,b").cause?.reason).toBe("Empty")
+      expect(errorOf("esdb://::1").cause?.reason).toBe("Malformed")
     })
   })
 
@@ -775,6 +781,8 @@ describe("GrpcConnectionString: parse", () => {
       const error = yield* Effect.flip(GrpcConnectionString.parseEsdb("esdb://localhost?tls=yes"))
       expect(error).toBeInstanceOf(GrpcConnectionString.GrpcConnectionStringError)
       expect(error._tag).toBe("GrpcConnectionStringError")
+      expect(isRedialError(error)).toBe(true)
+      expect(isRedialError(errorOf("esdb://node1:99999").cause)).toBe(true)
       const caught = yield* GrpcConnectionString.parseChronicle("chronicle://localhost?disableTls=maybe").pipe(
         Effect.catchTag("GrpcConnectionStringError", (e) => Effect.succeed(e.key))
       )

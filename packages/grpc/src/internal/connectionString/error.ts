@@ -3,15 +3,15 @@
  *
  * @internal
  */
+import { RedialError } from "@redial/core"
 import type * as ConnectionString from "@redial/core/ConnectionString"
-import * as Data from "effect/Data"
 import * as Either from "effect/Either"
 
 /** @internal */
 export type Reason = "Syntax" | "Scheme" | "Credentials" | "Path" | "InvalidValue" | "UnknownKey" | "Conflict"
 
 /** @internal */
-export class GrpcConnectionStringError extends Data.TaggedError("GrpcConnectionStringError")<{
+export class GrpcConnectionStringError extends RedialError("GrpcConnectionStringError")<{
   readonly reason: Reason
   readonly detail: string
   readonly key?: string | undefined
@@ -34,7 +34,7 @@ export const fail = (
 export const fromCoreError = (cause: ConnectionString.ConnectionStringError): GrpcConnectionStringError =>
   new GrpcConnectionStringError({
     reason: "Syntax",
-    detail: `${cause.reason}${cause.position === undefined ? "" : ` (at position ${cause.position})`}`,
+    detail: `${cause.detail}${cause.position === undefined ? "" : ` (at position ${cause.position})`}`,
     cause
   })
 
