@@ -209,7 +209,11 @@ export const make = (options: TestDriver.Options = {}): Effect.Effect<TestDriver
             if (next._tag === "Die") return Effect.die(next.defect)
             if (next._tag === "Hang") return hang(state)
             if (next.error._tag === "Disconnect") state.killed = true
-            else if (state.status === "transaction") state.status = "error"
+            else if (callback === "commit") {
+              // a failed COMMIT ends the transaction (a database rolls it back)
+              state.status = "idle"
+              state.savepoints = []
+            } else if (state.status === "transaction") state.status = "error"
             return Effect.fail(next.error)
           }
           return body(state)
