@@ -292,6 +292,16 @@ it.scoped("transaction_test.exs: status returns result on successful run — a r
     yield* expectClean(driver)
   }))
 
+it.scoped("transaction_test.exs: status errors on unmatched run — also in a transaction: a function that recovered from a failed statement fails, and the connection comes back idle", () =>
+  Effect.gen(function*() {
+    const { driver, pool } = yield* setup()
+    // the user's function recovers from the failed statement and commits: the database rolled back
+    const exit = yield* Effect.exit(pool.transaction((conn) => Effect.either(conn.query("fail"))))
+    expect(Exit.isFailure(exit)).toBe(true)
+    expect(yield* eventually(pool.run((conn) => conn.status))).toBe("idle")
+    expect(yield* driver.violations).toEqual([])
+  }))
+
 it.scoped("transaction_test.exs: run inside transaction — one begin and commit", () =>
   Effect.gen(function*() {
     const { driver, pool } = yield* setup()
