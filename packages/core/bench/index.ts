@@ -4,6 +4,7 @@
  * asserts on time: a missed target shows as "no" in the table.
  */
 import { machine, rowTable as table } from "../../../bench/report.js"
+import * as attempts from "./attempts.js"
 import * as connectionString from "./connectionString.js"
 import * as get from "./get.js"
 import * as waiters from "./waiters.js"
@@ -22,5 +23,12 @@ console.log(
   table(
     "connection strings: parse time of 1 MB (redial column) against 100 KB (baseline column)",
     connectionString.run()
+  )
+)
+console.log()
+console.log(
+  table(
+    "connect attempts: heap left behind per attempt whose acquire opens a scoped resource (before the fix: 3285 B failed, 3089 B reconnect)",
+    await attempts.run()
   )
 )

@@ -59,10 +59,12 @@ import * as status from "./internal/status.js"
  * The status of a connection:
  *
  * - `Idle`: made with `autoConnect: false` and not started yet;
- * - `Connecting`: attempt `attempt` is running (counted from 1 since the last successful
- *   connect; after a loss the next attempt is `Connecting` with attempt 1, at once);
+ * - `Connecting`: attempt `attempt` is running (counted from 1 since the last connection that
+ *   lasted `minUptime`; after the loss of such a connection the next attempt is `Connecting`
+ *   with attempt 1, at once);
  * - `Connected`: live, reached on attempt `attempt`;
- * - `Backoff`: attempt `attempt` failed with `error`; the next one starts after `delay`;
+ * - `Backoff`: attempt `attempt` failed with `error` (or its connection was dropped before
+ *   `minUptime`); the next one starts after `delay`;
  * - `Closed`: not connected and not reconnecting; `reason` says why.
  *
  * @since 0.1.0
@@ -125,8 +127,28 @@ export interface Options<A, E, R, C = void> {
   /**
    * The reconnect policy, stepped with the error of every failed attempt: any `Schedule`
    * (see `Reconnect`). Default `Reconnect.randomExponential()` (1 s to 30 s).
+   *
+   * - A failed attempt (including a `connectTimeout` or `afterConnect` failure) steps the policy:
+   *   it says how long to back off, or gives up (status `Closed`, reason `PolicyExhausted`).
+   * - A connection dropped (lost, invalidated, failing its health check) before `minUptime` also
+   *   counts as a failed attempt: the policy is stepped with the cause the drop was reported with
+   *   (what `lost` returned or failed with, the `invalidate` cause, the health check's error) and
+   *   the attempt counter goes on.
+   * - A connection dropped after `minUptime` restarts the policy from its beginning and
+   *   reconnects at once, without a delay, unless the restarted policy gives up at its very
+   *   first step: `Reconnect.stop` (and `Reconnect.limit(policy, 0)`) never reconnect, so after
+   *   a loss the connection closes with `PolicyExhausted`, as DBConnection's `:stop` backoff
+   *   stops its connection process on a disconnect.
    */
   readonly policy?: Schedule.Schedule<unknown, E | Timeout, never>
+  /**
+   * How long a connection must stay up to count as a successful connect (default 5 s; zero
+   * counts every connection). One dropped sooner (a server that accepts and then resets) counts
+   * as a failed attempt and the policy's delay applies before the next attempt, so a flapping
+   * server is not reconnected to in a tight loop; one that lasted restarts the policy and is
+   * reconnected at once. Fails with `InvalidOption` unless a finite duration of zero or more.
+   */
+  readonly minUptime?: Duration.DurationInput
   /**
    * How long one attempt (`configure` and `acquire`) may take; a hung attempt is interrupted,
    * its scope closed, and it counts as a failed attempt with a `Timeout` error. Default 15 s.
@@ -177,11 +199,26 @@ export interface Connection<A> {
   /**
    * Waits until connected, then succeeds with the connection. Fails with `Closed` when the
    * connection is or becomes closed (by `close`, a fatal error, the policy giving up, or the end
-   * of its scope), and with `Timeout` when a `timeout` is given and passes first. An interrupted
-   * waiter leaves nothing behind. Starts a connection made with `autoConnect: false`.
+   * of its scope), and with `Timeout` when a `timeout` is given and passes first (a zero or
+   * negative timeout: at once, unless connected now). An interrupted waiter leaves nothing
+   * behind, at once, whatever its timeout. Starts a connection made with `autoConnect: false`.
+   *
+   * A `timeout` whose type is a `DurationInput` is always valid. One whose type is not known
+   * (read from untyped configuration) may not be a duration: then `await` fails with
+   * `InvalidOption` (option `timeout`, reason `Invalid`), never with a defect.
    */
   await(options?: { readonly timeout?: undefined }): Effect.Effect<A, Closed>
   await(options: { readonly timeout: Duration.DurationInput }): Effect.Effect<A, Closed | Timeout>
+  await(options: { readonly timeout: unknown }): Effect.Effect<A, Closed | Timeout | InvalidOption>
+  /**
+   * Waits for a live connection other than `previous`, on an event (never polling): returns at
+   * once when the live connection is not `previous` (or, with `undefined`, when there is one);
+   * otherwise waits until the manager hands out its next connection, and returns that one. For
+   * a user that held `previous` and saw it die: call `invalidate(cause, previous)`, then
+   * `awaitNext(previous)`. Fails with `Closed` as `await` does; starts a connection made with
+   * `autoConnect: false`; an interrupted waiter leaves nothing behind.
+   */
+  awaitNext(previous: A | undefined): Effect.Effect<A, Closed>
   /** The current status. */
   readonly status: Effect.Effect<Status>
   /**
@@ -201,8 +238,10 @@ export interface Connection<A> {
   readonly connect: Effect.Effect<void, Closed>
   /**
    * Reports the live connection broken (e.g. a call failed at the transport level): it is
-   * dropped and a new one is made at once. With `connection`, only that connection is dropped,
-   * so a report about an older connection does not drop a newer one.
+   * dropped, and when this effect completes `get`, `await` and `awaitNext` no longer return it;
+   * its scope is closed and a new connection is made (at once, or after the policy's delay when
+   * it lived less than `minUptime`). With `connection`, only that connection is dropped, so a
+   * report about an older connection does not drop a newer one.
    */
   invalidate(cause: unknown, connection?: A): Effect.Effect<void>
 }

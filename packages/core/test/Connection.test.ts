@@ -97,13 +97,15 @@ describe("Connection", () => {
         yield* TestTime.advanceUntilDone(conn.await(), { step: "100 millis" })
         expect(yield* connector.attemptTimes).toEqual([0, 1000, 3000])
 
-        // lost at 3000: the next attempt starts at once, and its failures back off from 1 s again
+        // up for the minimum uptime (5 s), lost at 8000: the next attempt starts at once, and its
+        // failures back off from 1 s again
+        yield* TestClock.adjust("5 seconds")
         yield* connector.script(...TestConnector.succeedAfter(2))
         yield* connector.lose()
         yield* settle()
         expect((yield* conn.get.pipe(Effect.flip))._tag).toBe("NotConnected")
         yield* TestTime.advanceUntilDone(conn.await(), { step: "100 millis" })
-        expect(yield* connector.attemptTimes).toEqual([0, 1000, 3000, 3000, 4000, 6000])
+        expect(yield* connector.attemptTimes).toEqual([0, 1000, 3000, 8000, 9000, 11000])
       }))
 
     it.scoped("single-flight: 10,000 concurrent awaits cause exactly one attempt", () =>
@@ -305,12 +307,12 @@ describe("Connection", () => {
     it.scoped("is closed exactly once when the connection is lost, invalidated, closed, or the outer scope ends", () =>
       Effect.gen(function*() {
         const outer = yield* Scope.make()
-        const { conn, connector } = yield* setup().pipe(Scope.extend(outer))
+        const { conn, connector } = yield* setup([], { minUptime: 0 }).pipe(Scope.extend(outer))
         const first = yield* conn.await()
         yield* connector.lose()
-        const second = yield* conn.await().pipe(Effect.repeat({ until: (c) => c.id !== first.id }))
+        const second = yield* conn.awaitNext(first)
         yield* conn.invalidate(new Error("broken"))
-        const third = yield* conn.await().pipe(Effect.repeat({ until: (c) => c.id !== second.id }))
+        const third = yield* conn.awaitNext(second)
         yield* conn.close
         yield* conn.connect
         const fourth = yield* conn.await()
@@ -340,10 +342,10 @@ describe("Connection", () => {
 
     it.scoped("invalidate with an older connection does not drop the newer one", () =>
       Effect.gen(function*() {
-        const { conn, connector } = yield* setup()
+        const { conn, connector } = yield* setup([], { minUptime: 0 })
         const first = yield* conn.await()
         yield* conn.invalidate("broken", first)
-        const second = yield* conn.await().pipe(Effect.repeat({ until: (c) => c.id !== first.id }))
+        const second = yield* conn.awaitNext(first)
         yield* conn.invalidate("late report about the first", first)
         yield* settle()
         expect(yield* conn.get).toBe(second)
@@ -412,9 +414,10 @@ describe("Connection", () => {
         })
         const seen = yield* record(conn)
         yield* conn.connect
-        yield* TestTime.advanceUntilDone(conn.await(), { step: "500 millis" })
+        const first = yield* TestTime.advanceUntilDone(conn.await(), { step: "500 millis" })
+        yield* TestClock.adjust("5 seconds")
         yield* connector.lose()
-        yield* conn.await().pipe(Effect.repeat({ until: (c) => c.id === 2 }))
+        yield* conn.awaitNext(first)
         yield* conn.close
         yield* settle()
         expect(seen.map(show)).toEqual([

@@ -1,23 +1,22 @@
 /** @internal */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import type * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as Connection from "../Connection.js"
 import { Closed, ConnectFailed, InvalidOption, NotConnected, Timeout } from "../Errors.js"
+import * as ConnectionState from "./connectionState.js"
 import { positiveDuration } from "./options.js"
 import * as reconnect from "./reconnect.js"
-import { causeMessage, type CloseReason, describeReason, Status, statusCode } from "./status.js"
-import * as Waiters from "./waiters.js"
+import { causeMessage, type CloseReason, describeReason, Status } from "./status.js"
 
 // ---------------------------------------------------------------------------------------------
 // Metrics: one set for all connections, told apart by the `connection` tag.
@@ -53,8 +52,26 @@ export const metrics = {
 
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(15)
 const DEFAULT_AFTER_CONNECT_TIMEOUT = Duration.seconds(15)
+const DEFAULT_MIN_UPTIME = Duration.seconds(5)
 
 const duration = (option: string, input: Duration.DurationInput): Duration.Duration => positiveDuration(option, input)
+
+/** A finite duration that may be zero (`minUptime: 0` counts every connection as lasting). */
+const nonNegativeDuration = (option: string, input: Duration.DurationInput): Duration.Duration => {
+  const decoded = Duration.decodeUnknown(input)
+  if (decoded._tag === "None" || (typeof input === "number" && Number.isNaN(input))) {
+    throw new InvalidOption({ option, reason: "Invalid", detail: "must be a duration" })
+  }
+  const millis = Duration.toMillis(decoded.value)
+  if (!Number.isFinite(millis) || (typeof input === "number" && input < 0)) {
+    throw new InvalidOption({
+      option,
+      reason: "OutOfRange",
+      detail: `must be a finite duration of zero or more (got ${typeof input === "number" ? input : "infinity"})`
+    })
+  }
+  return decoded.value
+}
 
 interface Resolved<A, E, R, C> {
   readonly name: string
@@ -66,6 +83,7 @@ interface Resolved<A, E, R, C> {
   readonly connectTimeout: Duration.Duration
   readonly afterConnect: ((connection: A) => Effect.Effect<unknown, E, R | Scope.Scope>) | undefined
   readonly afterConnectTimeout: Duration.Duration
+  readonly minUptime: number
   readonly autoConnect: boolean
   readonly isFatal: (error: E | Timeout) => boolean
   readonly healthCheck:
@@ -79,7 +97,7 @@ interface Resolved<A, E, R, C> {
 
 const resolve = <A, E, R, C>(options: Connection.Options<A, E, R, C>): Resolved<A, E, R, C> => {
   const name = options.name ?? "connection"
-  if (name.length === 0) throw new InvalidOption({ option: "name", reason: "must not be empty" })
+  if (name.length === 0) throw new InvalidOption({ option: "name", reason: "Invalid", detail: "must not be empty" })
   const acquire = options.acquire
   const healthInterval = options.healthCheck && duration("healthCheck.interval", options.healthCheck.interval)
   return {
@@ -96,6 +114,9 @@ const resolve = <A, E, R, C>(options: Connection.Options<A, E, R, C>): Resolved<
     afterConnectTimeout: options.afterConnectTimeout === undefined
       ? DEFAULT_AFTER_CONNECT_TIMEOUT
       : duration("afterConnectTimeout", options.afterConnectTimeout),
+    minUptime: Duration.toMillis(
+      options.minUptime === undefined ? DEFAULT_MIN_UPTIME : nonNegativeDuration("minUptime", options.minUptime)
+    ),
     autoConnect: options.autoConnect ?? true,
     isFatal: options.isFatal ?? (() => false),
     healthCheck: options.healthCheck && healthInterval
@@ -114,23 +135,23 @@ const resolve = <A, E, R, C>(options: Connection.Options<A, E, R, C>): Resolved<
 // The manager
 // ---------------------------------------------------------------------------------------------
 
-/** Why a live connection was dropped. */
-type Drop =
-  | { readonly _tag: "Lost"; readonly cause: unknown }
-  | { readonly _tag: "Invalidated"; readonly cause: unknown }
-  | { readonly _tag: "HealthCheckFailed"; readonly cause: unknown }
+type State<A> = ConnectionState.State<A>
+type Live<A> = ConnectionState.Live<A>
+type Drop = ConnectionState.Drop
 
-interface Live<A> {
-  readonly connection: A
-  readonly drop: Deferred.Deferred<Drop>
-  /** `get` returns this effect while the connection lives: no allocation on the hot path. */
-  readonly succeed: Effect.Effect<A>
+/**
+ * One run of the connect loop, from `connect` to `close` (or to a fatal error or the policy
+ * giving up). `close` deactivates it before it interrupts the runner, so nothing the old run
+ * does afterwards changes the state.
+ */
+interface Run {
+  active: boolean
 }
 
-/** What one session (one attempt, and the life of the connection if it succeeds) ended with. */
+/** What the runner does after a session (an attempt, and the life of its connection). */
 type SessionEnd<E> =
   | { readonly _tag: "Failed"; readonly cause: Cause.Cause<E | Timeout> }
-  | { readonly _tag: "Dropped"; readonly drop: Drop }
+  | { readonly _tag: "Ended" }
 
 /** @internal */
 export const make = <A, E = never, R = never, C = void>(
@@ -140,53 +161,69 @@ export const make = <A, E = never, R = never, C = void>(
     const opts = yield* Effect.try({
       try: () => resolve(options),
       catch: (error) =>
-        error instanceof InvalidOption ? error : new InvalidOption({ option: "options", reason: String(error) })
+        error instanceof InvalidOption
+          ? error
+          : new InvalidOption({ option: "options", reason: "Invalid", detail: String(error) })
     })
     const name = opts.name
     const tags = { connection: name }
-    const statusGauge = Metric.tagged(metrics.status, "connection", name)
     const attemptsCounter = Metric.tagged(metrics.attempts, "connection", name)
     const failuresCounter = Metric.tagged(metrics.failures, "connection", name)
     const lostCounter = Metric.tagged(metrics.lost, "connection", name)
     const durationHistogram = Metric.tagged(metrics.connectDuration, "connection", name)
-
-    // The state. Only this module mutates it; JavaScript runs one fiber at a time, so a read
-    // in `get` always sees a consistent pair of `status` and `live`.
-    const initial: Connection.Status = Status.Idle()
-    const statusRef = yield* SubscriptionRef.make<Connection.Status>(initial)
-    let status: Connection.Status = initial
-    let live: Live<A> | undefined = undefined
-    let lastError: ConnectFailed | undefined = undefined
-    // The fibers in `await`: resumed when the connection is next up, or closed.
-    const waiters = yield* Waiters.make<A, Closed | Timeout>()
-    let runner: Fiber.RuntimeFiber<void> | undefined = undefined
-    let ended = false
-    const lock = yield* Effect.makeSemaphore(1)
-    // The runner is forked from `connect`, which users call from anywhere: it runs with the
-    // context (R) captured here.
-    const context = yield* Effect.context<R>()
+    const clock = yield* Effect.clock
 
     const closedError = (reason: CloseReason, error?: ConnectFailed) => new Closed({ connection: name, reason, error })
 
-    const transition = (next: Connection.Status, log: Effect.Effect<void>) =>
-      Effect.uninterruptible(Effect.suspend(() => {
-        status = next
-        return SubscriptionRef.set(statusRef, next).pipe(
-          Effect.zipRight(Metric.set(statusGauge, statusCode(next))),
-          Effect.zipRight(log.pipe(Effect.annotateLogs({ ...tags, status: next._tag })))
-        )
-      }))
+    const machine = yield* ConnectionState.make<A>({
+      initial: { status: Status.Idle(), live: undefined, lastError: undefined, policy: opts.policy.initial },
+      closed: (status) => closedError(status.reason, status.error),
+      gauge: Metric.tagged(metrics.status, "connection", name)
+    })
+    const waiters = machine.waiters
 
-    const enterClosed = (reason: CloseReason, error?: ConnectFailed) =>
+    // --- the states, each built in one place --------------------------------------------------
+
+    const connecting = (attempt: number, policy: unknown, lastError?: ConnectFailed): State<A> => ({
+      status: Status.Connecting({ attempt }),
+      live: undefined,
+      lastError,
+      policy
+    })
+    const closedState = (reason: CloseReason, error?: ConnectFailed): State<A> => ({
+      status: Status.Closed({ reason, error }),
+      live: undefined,
+      lastError: error ?? machine.state.lastError,
+      policy: opts.policy.initial
+    })
+    const annotate = (log: Effect.Effect<void>, state: State<A>) =>
+      log.pipe(Effect.annotateLogs({ ...tags, status: state.status._tag }))
+
+    /**
+     * The one writer, as an effect that logs the transition after making it. With `run`, only
+     * while that run is active: the check and the change are one step, so a run that `close`
+     * deactivated cannot write after it.
+     */
+    const transition = (next: State<A>, log: Effect.Effect<void>, run?: Run) =>
       Effect.suspend(() => {
-        live = undefined
-        return transition(
-          Status.Closed({ reason, error }),
-          reason === "FatalError" || reason === "PolicyExhausted"
-            ? Effect.logError(`redial: connection closed: ${describeReason(reason)}`, causeMessage(error?.cause))
-            : Effect.logInfo(`redial: connection closed: ${describeReason(reason)}`)
-        ).pipe(Effect.zipRight(Effect.sync(() => waiters.resumeAll(Effect.fail(closedError(reason, error))))))
+        if (run !== undefined && !run.active) return Effect.void
+        machine.set(next)
+        return annotate(log, next)
       })
+
+    const closedLog = (reason: CloseReason, error?: ConnectFailed) =>
+      reason === "FatalError" || reason === "PolicyExhausted"
+        ? Effect.logError(`redial: connection closed: ${describeReason(reason)}`, causeMessage(error?.cause))
+        : Effect.logInfo(`redial: connection closed: ${describeReason(reason)}`)
+
+    // The runner is forked from `connect`, which users call from anywhere: it runs with the
+    // context (R) captured here, and so do drop reports, which step the policy.
+    const context = yield* Effect.context<R>()
+    let runner: { readonly run: Run; readonly fiber: Fiber.RuntimeFiber<void> } | undefined = undefined
+    let ended = false
+    const lock = yield* Effect.makeSemaphore(1)
+
+    // --- one attempt ----------------------------------------------------------------------------
 
     // One connect attempt, run inside the scope that will own the connection.
     const attemptConnect = (attempt: number, scope: Scope.Scope) =>
@@ -216,23 +253,84 @@ export const make = <A, E = never, R = never, C = void>(
         })
       )
 
+    // --- dropping a live connection -------------------------------------------------------------
+
+    /**
+     * What follows the drop of `current`. A connection that stayed up `minUptime` restarts the
+     * policy and reconnects at once; one that lived shorter counts as a failed attempt and the
+     * policy decides (backoff, or giving up). A policy that gives up at its first step
+     * (`Reconnect.stop`) never reconnects: after a loss the connection closes.
+     */
+    const afterDrop = (current: Live<A>, drop: Drop, now: number): Effect.Effect<State<A>, never, R> => {
+      const lasted = now - current.since >= opts.minUptime
+      const attempt = lasted ? 1 : current.attempt
+      const error = new ConnectFailed({ connection: name, attempt, cause: drop.cause })
+      const policyState = lasted ? opts.policy.initial : machine.state.policy
+      // The policy's input is the connect error; for a drop it is the cause the drop was reported with.
+      return Effect.map(
+        reconnect.step(opts.policy, now, drop.cause as E | Timeout, policyState),
+        (next): State<A> =>
+          next._tag === "Done"
+            ? closedState("PolicyExhausted", error)
+            : lasted
+            ? connecting(1, opts.policy.initial)
+            : {
+              status: Status.Backoff({ attempt, delay: next.delay, error }),
+              live: undefined,
+              lastError: error,
+              policy: next.state
+            }
+      )
+    }
+
+    const dropLog = (drop: Drop, next: State<A>) =>
+      Effect.logWarning(
+        `redial: connection dropped (${drop._tag}), ${
+          next.status._tag === "Connecting"
+            ? "reconnecting"
+            : next.status._tag === "Backoff"
+            ? `it lived less than the minimum uptime, reconnecting in ${Duration.format(next.status.delay)}`
+            : "not reconnecting: the policy gave up"
+        }`,
+        causeMessage(drop.cause)
+      )
+
+    /**
+     * Drops `current` if it is still the live connection: the state changes (and `get` stops
+     * returning it) in the same step as the check, then its session is woken to close its scope.
+     */
+    const dropLive = (current: Live<A>, drop: Drop): Effect.Effect<void> =>
+      Effect.uninterruptible(Effect.suspend(() => {
+        if (machine.state.live !== current) return Effect.void
+        return afterDrop(current, drop, clock.unsafeCurrentTimeMillis()).pipe(
+          Effect.provide(context),
+          Effect.flatMap((next) => {
+            // Someone else dropped it (or closed the connection) while the policy was stepped.
+            if (machine.state.live !== current) return Effect.void
+            machine.set(next)
+            Deferred.unsafeDone(current.dropped, Exit.succeed(drop))
+            return Metric.increment(lostCounter).pipe(Effect.zipRight(annotate(dropLog(drop, next), next)))
+          })
+        )
+      }))
+
     // Waits until the live connection is dropped, for whichever reason comes first.
-    const watch = (connection: A, drop: Deferred.Deferred<Drop>, scope: Scope.Scope) => {
-      const watchers: Array<Effect.Effect<Drop, never, R>> = [Deferred.await(drop)]
+    const watch = (current: Live<A>, scope: Scope.Scope) => {
+      const watchers: Array<Effect.Effect<unknown, never, R>> = [Deferred.await(current.dropped)]
+      const reportThenWait = (drop: Drop) => Effect.zipRight(dropLive(current, drop), Deferred.await(current.dropped))
       if (opts.lost) {
         watchers.push(
-          Scope.extend(opts.lost(connection), scope).pipe(
+          Scope.extend(opts.lost(current.connection), scope).pipe(
             Effect.exit,
-            Effect.map((exit): Drop => ({
-              _tag: "Lost",
-              cause: Exit.isSuccess(exit) ? exit.value : Cause.squash(exit.cause)
-            }))
+            Effect.flatMap((exit) =>
+              reportThenWait({ _tag: "Lost", cause: Exit.isSuccess(exit) ? exit.value : Cause.squash(exit.cause) })
+            )
           )
         )
       }
       const health = opts.healthCheck
       if (health) {
-        const check = health.check(connection).pipe(
+        const check = health.check(current.connection).pipe(
           Effect.timeoutFail({
             duration: health.timeout,
             onTimeout: () => new Timeout({ connection: name, operation: "healthCheck", duration: health.timeout })
@@ -242,19 +340,19 @@ export const make = <A, E = never, R = never, C = void>(
           Effect.sleep(health.interval).pipe(
             Effect.zipRight(check),
             Effect.forever,
-            Effect.catchAllCause((cause) =>
-              Effect.succeed<Drop>({ _tag: "HealthCheckFailed", cause: Cause.squash(cause) })
-            )
+            Effect.catchAllCause((cause) => reportThenWait({ _tag: "HealthCheckFailed", cause: Cause.squash(cause) }))
           )
         )
       }
       return Effect.raceAll(watchers)
     }
 
+    // --- the runner -----------------------------------------------------------------------------
+
     // One session: an attempt and, when it succeeds, the life of that connection. The
     // connection's scope is closed exactly once, by the release of this acquireUseRelease,
     // whether the attempt failed, the connection was dropped, or the runner was interrupted.
-    const session = (attempt: number) =>
+    const session = (run: Run, attempt: number): Effect.Effect<SessionEnd<E>, never, R> =>
       Effect.acquireUseRelease(
         Scope.make(),
         (scope) =>
@@ -262,148 +360,204 @@ export const make = <A, E = never, R = never, C = void>(
             yield* Metric.increment(attemptsCounter)
             const [elapsed, exit] = yield* Effect.timed(Effect.exit(attemptConnect(attempt, scope)))
             if (Exit.isFailure(exit)) return { _tag: "Failed", cause: exit.cause } as SessionEnd<E>
-            const connection = exit.value
             yield* Metric.update(durationHistogram, Duration.toMillis(elapsed))
-            const drop = yield* Deferred.make<Drop>()
-            lastError = undefined
-            const current: Live<A> = { connection, drop, succeed: Effect.succeed(connection) }
-            live = current
+            const connection = exit.value
+            const current: Live<A> = {
+              connection,
+              attempt,
+              since: clock.unsafeCurrentTimeMillis(),
+              succeed: Effect.succeed(connection),
+              dropped: Deferred.unsafeMake<Drop>(FiberId.none)
+            }
             yield* transition(
-              Status.Connected({ attempt }),
-              Effect.logInfo("redial: connected").pipe(Effect.annotateLogs({ attempt, ms: Duration.toMillis(elapsed) }))
+              {
+                status: Status.Connected({ attempt }),
+                live: current,
+                lastError: undefined,
+                policy: machine.state.policy
+              },
+              Effect.logInfo("redial: connected").pipe(
+                Effect.annotateLogs({ attempt, ms: Duration.toMillis(elapsed) })
+              ),
+              run
             )
-            waiters.resumeAll(current.succeed)
-            const dropped = yield* watch(connection, drop, scope)
-            // Down: waiters from now on wait for the next connection; `get` fails at once.
-            live = undefined
-            yield* Metric.increment(lostCounter)
-            yield* transition(
-              Status.Connecting({ attempt: 1 }),
-              Effect.logWarning(
-                `redial: connection dropped (${dropped._tag}), reconnecting`,
-                causeMessage(dropped.cause)
-              )
-            )
-            return { _tag: "Dropped", drop: dropped } as SessionEnd<E>
+            if (machine.state.live !== current) return { _tag: "Ended" } as SessionEnd<E>
+            yield* watch(current, scope)
+            return { _tag: "Ended" } as SessionEnd<E>
           }),
         (scope, exit) => Scope.close(scope, exit)
       )
 
-    // The runner ends itself: under the lock, so a concurrent `connect` sees it gone.
-    const finish = (reason: CloseReason, error: ConnectFailed) =>
-      lock.withPermits(1)(Effect.suspend(() => {
-        runner = undefined
-        return enterClosed(reason, error)
-      }))
+    /**
+     * A session in its own fiber. Closing a scope runs each finalizer with the FiberRefs of the
+     * fiber that added it, patched onto the closing fiber and back, which leaves entries on that
+     * fiber's FiberRef stacks (the attempt's Context and span): in the long-lived runner that was
+     * 3 KB per attempt, forever. A session fiber takes them with it when it ends; the runner
+     * awaits its exit without inheriting its FiberRefs (`Fiber.await`, not `join`).
+     */
+    const isolated = (run: Run, attempt: number): Effect.Effect<SessionEnd<E>, never, R> =>
+      Effect.flatMap(Effect.fork(session(run, attempt)), (fiber) =>
+        Fiber.await(fiber).pipe(
+          Effect.onInterrupt(() => Fiber.interrupt(fiber)),
+          Effect.map((exit) => Exit.isSuccess(exit) ? exit.value : { _tag: "Ended" } as const)
+        ))
 
-    // Connects, keeps the connection, reconnects: runs until closed, interrupted, or the policy
-    // or a fatal error ends it.
-    const run: Effect.Effect<void, never, R> = Effect.gen(function*() {
-      let attempt = 1
-      let policyState: unknown = opts.policy.initial
-      while (true) {
-        if (status._tag !== "Connecting" || status.attempt !== attempt) {
-          yield* transition(Status.Connecting({ attempt }), Effect.logDebug("redial: connecting"))
-        }
-        const end = yield* session(attempt)
-        if (end._tag === "Dropped") {
-          attempt = 1
-          policyState = opts.policy.initial
-          continue
-        }
+    // A failed attempt: back off by the policy, or close on a fatal error or when it gives up.
+    const failed = (run: Run, attempt: number, cause: Cause.Cause<E | Timeout>): Effect.Effect<void, never, R> =>
+      Effect.gen(function*() {
         yield* Metric.increment(failuresCounter)
-        const failure = Cause.failureOption(end.cause)
+        const failure = Cause.failureOption(cause)
         const error = new ConnectFailed({
           connection: name,
           attempt,
-          cause: failure._tag === "Some" ? failure.value : Cause.squash(end.cause)
+          cause: failure._tag === "Some" ? failure.value : Cause.squash(cause)
         })
-        lastError = error
+        let next: State<A>
         if (failure._tag === "None" || opts.isFatal(failure.value)) {
           // A defect, or an error the user called fatal: retrying will not help.
-          return yield* finish("FatalError", error)
+          next = closedState("FatalError", error)
+        } else {
+          const step = yield* reconnect.step(
+            opts.policy,
+            clock.unsafeCurrentTimeMillis(),
+            failure.value,
+            machine.state.policy
+          )
+          next = step._tag === "Done" ? closedState("PolicyExhausted", error) : {
+            status: Status.Backoff({ attempt, delay: step.delay, error }),
+            live: undefined,
+            lastError: error,
+            policy: step.state
+          }
         }
-        const now = yield* Clock.currentTimeMillis
-        const next = yield* reconnect.step(opts.policy, now, failure.value, policyState)
-        if (next._tag === "Done") {
-          return yield* finish("PolicyExhausted", error)
-        }
-        policyState = next.state
         yield* transition(
-          Status.Backoff({ attempt, delay: next.delay, error }),
-          Effect.logWarning(
-            `redial: connect attempt ${attempt} failed, retrying in ${Duration.format(next.delay)}`,
-            causeMessage(error.cause)
+          next,
+          next.status._tag === "Backoff"
+            ? Effect.logWarning(
+              `redial: connect attempt ${attempt} failed, retrying in ${Duration.format(next.status.delay)}`,
+              causeMessage(error.cause)
+            )
+            : closedLog(next.status._tag === "Closed" ? next.status.reason : "FatalError", error),
+          run
+        )
+      })
+
+    // Connects, keeps the connection, reconnects, as the state says: runs until the state is
+    // Closed (by `close`, which also deactivates the run, a fatal error, or the policy).
+    const loop = (run: Run): Effect.Effect<void, never, R> =>
+      Effect.gen(function*() {
+        while (run.active) {
+          const state = machine.state
+          switch (state.status._tag) {
+            case "Connecting": {
+              const attempt = state.status.attempt
+              const end = yield* isolated(run, attempt)
+              if (end._tag === "Failed") yield* failed(run, attempt, end.cause)
+              break
+            }
+            case "Backoff": {
+              const { attempt, error } = state.status
+              yield* Effect.sleep(state.status.delay)
+              yield* transition(
+                connecting(attempt + 1, machine.state.policy, error),
+                Effect.logDebug("redial: connecting"),
+                run
+              )
+              break
+            }
+            default:
+              // Closed (or a session that ended without a drop, after the run was deactivated).
+              return
+          }
+        }
+      })
+
+    // Called under the lock when no run is active.
+    const start = Effect.suspend(() => {
+      const run: Run = { active: true }
+      return transition(
+        connecting(1, opts.policy.initial, machine.state.lastError),
+        Effect.logDebug("redial: connecting")
+      )
+        .pipe(
+          Effect.zipRight(Effect.forkDaemon(Effect.provide(loop(run), context))),
+          Effect.tap((fiber) =>
+            Effect.sync(() => {
+              runner = { run, fiber }
+            })
           )
         )
-        yield* Effect.sleep(next.delay)
-        attempt += 1
-      }
     })
 
-    // Called under the lock with no runner.
-    const start = Effect.suspend(() =>
-      transition(Status.Connecting({ attempt: 1 }), Effect.logDebug("redial: connecting")).pipe(
-        Effect.zipRight(Effect.forkDaemon(Effect.provide(run, context))),
-        Effect.tap((fiber) =>
-          Effect.sync(() => {
-            runner = fiber
-          })
-        )
-      )
-    )
+    // Deactivates and interrupts the current run; its session's scope is closed when this ends.
+    const stopRunner = Effect.suspend(() => {
+      const current = runner
+      runner = undefined
+      if (current === undefined) return Effect.void
+      current.run.active = false
+      return Fiber.interrupt(current.fiber)
+    })
 
     const connect: Effect.Effect<void, Closed> = lock.withPermits(1)(Effect.suspend(() => {
       if (ended) return Effect.fail(closedError("ScopeClosed"))
-      if (runner !== undefined) return Effect.void
-      return Effect.asVoid(start)
+      const status = machine.state.status
+      if (status._tag !== "Idle" && status._tag !== "Closed") return Effect.void
+      // A run that closed itself (fatal error, policy) may not have returned yet.
+      return Effect.zipRight(stopRunner, Effect.asVoid(start))
     }))
 
     const stopWith = (reason: CloseReason) =>
       lock.withPermits(1)(Effect.suspend(() => {
         if (ended) return Effect.void
         if (reason === "ScopeClosed") ended = true
-        const fiber = runner
-        runner = undefined
-        return (fiber ? Fiber.interrupt(fiber) : Effect.void).pipe(
-          Effect.zipRight(
-            Effect.suspend(() =>
-              status._tag === "Closed" && reason === "UserClosed" ? Effect.void : enterClosed(reason)
-            )
-          )
-        )
+        const status = machine.state.status
+        if (runner !== undefined) runner.run.active = false
+        // The state is Closed before the connection's scope closes: no one gets it meanwhile.
+        const close = status._tag === "Closed" && reason === "UserClosed"
+          ? Effect.void
+          : transition(closedState(reason), closedLog(reason))
+        return Effect.zipRight(close, stopRunner)
       }))
 
     yield* Effect.addFinalizer(() => stopWith("ScopeClosed"))
 
-    const notConnected = () => new NotConnected({ connection: name, status, lastError })
+    // --- the API --------------------------------------------------------------------------------
 
-    const get: Effect.Effect<A, NotConnected | Closed> = Effect.suspend((): Effect.Effect<A, NotConnected | Closed> =>
-      live !== undefined
-        ? live.succeed
-        : status._tag === "Closed"
-        ? Effect.fail(closedError(status.reason, status.error))
-        : Effect.fail(notConnected())
-    )
+    const get: Effect.Effect<A, NotConnected | Closed> = Effect.suspend((): Effect.Effect<A, NotConnected | Closed> => {
+      const state = machine.state
+      return state.live !== undefined
+        ? state.live.succeed
+        : state.status._tag === "Closed"
+        ? Effect.fail(closedError(state.status.reason, state.status.error))
+        : Effect.fail(new NotConnected({ connection: name, status: state.status, lastError: state.lastError }))
+    })
 
     // What a waiter gets at once, or undefined when it must wait. Idle is handled before.
-    const readyNow = (): Effect.Effect<A, Closed> | undefined =>
-      live !== undefined
-        ? live.succeed
-        : status._tag === "Closed"
-        ? Effect.fail(closedError(status.reason, status.error))
+    const readyNow = (previous?: A) => (): Effect.Effect<A, Closed> | undefined => {
+      const state = machine.state
+      return state.live !== undefined
+        ? (previous !== undefined && state.live.connection === previous ? undefined : state.live.succeed)
+        : state.status._tag === "Closed"
+        ? Effect.fail(closedError(state.status.reason, state.status.error))
         : undefined
+    }
+    const readyAny = readyNow()
 
-    const wait = (timeout?: Duration.Duration): Effect.Effect<A, Closed | Timeout> =>
-      Effect.suspend(() => {
-        const now = readyNow()
+    function wait(ready: () => Effect.Effect<A, Closed> | undefined): Effect.Effect<A, Closed>
+    function wait(
+      ready: () => Effect.Effect<A, Closed> | undefined,
+      timeout: Duration.Duration
+    ): Effect.Effect<A, Closed | Timeout>
+    function wait(ready: () => Effect.Effect<A, Closed> | undefined, timeout?: Duration.Duration) {
+      return Effect.suspend((): Effect.Effect<A, Closed | Timeout> => {
+        const now = ready()
         if (now !== undefined) return now
         // Lazy start: the first waiter of a connection made with autoConnect: false starts it.
-        const started = status._tag === "Idle" ? connect : Effect.void
+        const started = machine.state.status._tag === "Idle" ? connect : Effect.void
         return Effect.zipRight(
           started,
           waiters.wait(
-            readyNow,
+            ready,
             timeout && {
               millis: Duration.toMillis(timeout),
               onTimeout: () => new Timeout({ connection: name, operation: "await", duration: timeout })
@@ -411,19 +565,32 @@ export const make = <A, E = never, R = never, C = void>(
           )
         )
       })
+    }
 
-    const untimed = wait()
-    const awaitConnection = (awaitOptions?: { readonly timeout?: Duration.DurationInput | undefined }) =>
-      awaitOptions?.timeout === undefined ? untimed : wait(Duration.decode(awaitOptions.timeout))
+    const untimed = wait(readyAny)
+    const awaitConnection = (
+      awaitOptions?: { readonly timeout?: unknown }
+    ): Effect.Effect<A, Closed | Timeout | InvalidOption> => {
+      if (awaitOptions?.timeout === undefined) return untimed
+      const timeout = Duration.decodeUnknown(awaitOptions.timeout)
+      if (timeout._tag === "None") {
+        return Effect.fail(new InvalidOption({ option: "timeout", reason: "Invalid", detail: "must be a duration" }))
+      }
+      return wait(readyAny, timeout.value)
+    }
+
+    const awaitNext = (previous: A | undefined): Effect.Effect<A, Closed> =>
+      previous === undefined ? untimed : wait(readyNow(previous))
 
     const invalidate = (cause: unknown, connection?: A) =>
       Effect.suspend(() => {
+        const live = machine.state.live
         if (live === undefined) return Effect.void
         if (connection !== undefined && connection !== live.connection) return Effect.void
-        return Effect.asVoid(Deferred.succeed(live.drop, { _tag: "Invalidated" as const, cause }))
+        return dropLive(live, { _tag: "Invalidated", cause })
       })
 
-    const changes: Stream.Stream<Connection.Status> = statusRef.changes.pipe(
+    const changes: Stream.Stream<Connection.Status> = machine.changes.pipe(
       Stream.takeUntil((s) => s._tag === "Closed" && s.reason === "ScopeClosed")
     )
 
@@ -433,7 +600,8 @@ export const make = <A, E = never, R = never, C = void>(
       name,
       get,
       await: awaitConnection as Connection.Connection<A>["await"],
-      status: Effect.sync(() => status),
+      awaitNext,
+      status: Effect.sync(() => machine.state.status),
       changes,
       close: stopWith("UserClosed"),
       connect,
