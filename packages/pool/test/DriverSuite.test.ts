@@ -27,13 +27,6 @@ const harness = Effect.gen(function*() {
  * The cases today's pool fails (issue 8's acceptance tests; they run in DBConnection.acceptance.test.ts
  * until the pool rebuild lands, then this list goes).
  */
-export const awaitingRebuild: ReadonlyArray<string> = [
-  "a nested transaction after an inner failure fails at once without running; the outermost rolls back",
-  "a connection broken mid-call: the caller fails typed, the next run gets a new connection, the broken one is never used again",
-  "a raw BEGIN left open is caught at check-in: the caller fails, the connection is replaced",
-  "a defect in a callback: the caller gets it, the connection is replaced and never used again",
-  "a call interrupted mid-call: the connection is replaced and never used again"
-]
 
 /** Runs one case of the suite against a fresh TestDriver; TestDriver's own violations fail it too. */
 export const runCase = (name: string) =>
@@ -45,7 +38,7 @@ export const runCase = (name: string) =>
   })
 
 describe("DriverSuite against TestDriver", () => {
-  for (const name of DriverSuite.names.filter((name) => !awaitingRebuild.includes(name))) {
+  for (const name of DriverSuite.names) {
     it.scoped(name, () => runCase(name))
   }
 })
