@@ -457,6 +457,25 @@ describe("Connection", () => {
         expect((yield* conn.status)._tag).toBe("Connecting")
       }))
 
+    it.scoped("an interrupted timed wait is released at once, not at its deadline", () =>
+      Effect.gen(function*() {
+        const gc = exposeGc()
+        const { conn } = yield* setup([TestConnector.hang], { connectTimeout: "2 hours" })
+        const round = Effect.gen(function*() {
+          const fibers = yield* Effect.forkAll(Array.from({ length: 1000 }, () => conn.await({ timeout: "1 hour" })))
+          yield* settle(3)
+          yield* Fiber.interrupt(fibers)
+        })
+        yield* Effect.repeatN(round, 4) // warm up
+        gc()
+        const before = process.memoryUsage().heapUsed
+        yield* Effect.repeatN(round, 29) // 30 × 1000 interrupted waits, an hour before their deadline
+        gc()
+        const growth = process.memoryUsage().heapUsed - before
+        // Kept until its deadline, each would hold its fiber: 2.5 KB, 75 MB for these 30,000.
+        expect(growth).toBeLessThan(4 * 1024 * 1024)
+      }))
+
     it.scoped("timed-out waiters leave nothing behind either", () =>
       Effect.gen(function*() {
         const { conn } = yield* setup([TestConnector.hang], { connectTimeout: "1 hour" })
