@@ -3,18 +3,20 @@ import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import type * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Connection from "../Connection.js"
 import { Closed, ConnectFailed, InvalidOption, NotConnected, Timeout } from "../Errors.js"
 import * as ConnectionState from "./connectionState.js"
-import { positiveDuration } from "./options.js"
+import * as Options from "./options.js"
 import * as reconnect from "./reconnect.js"
 import { causeMessage, type CloseReason, describeReason, Status } from "./status.js"
 
@@ -54,24 +56,18 @@ const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(15)
 const DEFAULT_AFTER_CONNECT_TIMEOUT = Duration.seconds(15)
 const DEFAULT_MIN_UPTIME = Duration.seconds(5)
 
-const duration = (option: string, input: Duration.DurationInput): Duration.Duration => positiveDuration(option, input)
+/** A timeout: positive, and may be infinite (no timeout). */
+const timeout = Options.duration({ finite: false })
 
-/** A finite duration that may be zero (`minUptime: 0` counts every connection as lasting). */
-const nonNegativeDuration = (option: string, input: Duration.DurationInput): Duration.Duration => {
-  const decoded = Duration.decodeUnknown(input)
-  if (decoded._tag === "None" || (typeof input === "number" && Number.isNaN(input))) {
-    throw new InvalidOption({ option, reason: "Invalid", detail: "must be a duration" })
-  }
-  const millis = Duration.toMillis(decoded.value)
-  if (!Number.isFinite(millis) || (typeof input === "number" && input < 0)) {
-    throw new InvalidOption({
-      option,
-      reason: "OutOfRange",
-      detail: `must be a finite duration of zero or more (got ${typeof input === "number" ? input : "infinity"})`
-    })
-  }
-  return decoded.value
-}
+/** The plain values of `Connection.Options`, decoded (and named in errors) by `Options.decode`. */
+const Settings = Schema.Struct({
+  name: Schema.optionalWith(Options.nonEmptyString, { default: () => "connection" }),
+  connectTimeout: Schema.optionalWith(timeout, { default: () => DEFAULT_CONNECT_TIMEOUT }),
+  afterConnectTimeout: Schema.optionalWith(timeout, { default: () => DEFAULT_AFTER_CONNECT_TIMEOUT }),
+  // zero counts every connection as lasting
+  minUptime: Schema.optionalWith(Options.duration({ min: 0 }), { default: () => DEFAULT_MIN_UPTIME }),
+  healthCheck: Schema.optional(Schema.Struct({ interval: timeout, timeout: Schema.optional(timeout) }))
+})
 
 interface Resolved<A, E, R, C> {
   readonly name: string
@@ -95,41 +91,44 @@ interface Resolved<A, E, R, C> {
     | undefined
 }
 
-const resolve = <A, E, R, C>(options: Connection.Options<A, E, R, C>): Resolved<A, E, R, C> => {
-  const name = options.name ?? "connection"
-  if (name.length === 0) throw new InvalidOption({ option: "name", reason: "Invalid", detail: "must not be empty" })
-  const acquire = options.acquire
-  const healthInterval = options.healthCheck && duration("healthCheck.interval", options.healthCheck.interval)
-  return {
-    name,
-    acquire: typeof acquire === "function" ? acquire : () => acquire,
-    configure: options.configure,
-    config: options.config as C,
-    lost: options.lost,
-    policy: options.policy ?? reconnect.randomExponential(),
-    connectTimeout: options.connectTimeout === undefined
-      ? DEFAULT_CONNECT_TIMEOUT
-      : duration("connectTimeout", options.connectTimeout),
-    afterConnect: options.afterConnect,
-    afterConnectTimeout: options.afterConnectTimeout === undefined
-      ? DEFAULT_AFTER_CONNECT_TIMEOUT
-      : duration("afterConnectTimeout", options.afterConnectTimeout),
-    minUptime: Duration.toMillis(
-      options.minUptime === undefined ? DEFAULT_MIN_UPTIME : nonNegativeDuration("minUptime", options.minUptime)
-    ),
-    autoConnect: options.autoConnect ?? true,
-    isFatal: options.isFatal ?? (() => false),
-    healthCheck: options.healthCheck && healthInterval
-      ? {
-        interval: healthInterval,
-        timeout: options.healthCheck.timeout === undefined
-          ? healthInterval
-          : duration("healthCheck.timeout", options.healthCheck.timeout),
-        check: options.healthCheck.check
+const resolve = <A, E, R, C>(
+  options: Connection.Options<A, E, R, C>
+): Either.Either<Resolved<A, E, R, C>, InvalidOption> =>
+  Either.map(
+    Options.decode(Settings, {
+      name: options.name,
+      connectTimeout: options.connectTimeout,
+      afterConnectTimeout: options.afterConnectTimeout,
+      minUptime: options.minUptime,
+      healthCheck: options.healthCheck &&
+        { interval: options.healthCheck.interval, timeout: options.healthCheck.timeout }
+    }),
+    (settings): Resolved<A, E, R, C> => {
+      const acquire = options.acquire
+      const health = options.healthCheck
+      return {
+        name: settings.name,
+        acquire: typeof acquire === "function" ? acquire : () => acquire,
+        configure: options.configure,
+        config: options.config as C,
+        lost: options.lost,
+        policy: options.policy ?? reconnect.randomExponential(),
+        connectTimeout: settings.connectTimeout,
+        afterConnect: options.afterConnect,
+        afterConnectTimeout: settings.afterConnectTimeout,
+        minUptime: Duration.toMillis(settings.minUptime),
+        autoConnect: options.autoConnect ?? true,
+        isFatal: options.isFatal ?? (() => false),
+        healthCheck: health && settings.healthCheck
+          ? {
+            interval: settings.healthCheck.interval,
+            timeout: settings.healthCheck.timeout ?? settings.healthCheck.interval,
+            check: health.check
+          }
+          : undefined
       }
-      : undefined
-  }
-}
+    }
+  )
 
 // ---------------------------------------------------------------------------------------------
 // The manager
@@ -158,13 +157,7 @@ export const make = <A, E = never, R = never, C = void>(
   options: Connection.Options<A, E, R, C>
 ): Effect.Effect<Connection.Connection<A>, InvalidOption, Scope.Scope | R> =>
   Effect.gen(function*() {
-    const opts = yield* Effect.try({
-      try: () => resolve(options),
-      catch: (error) =>
-        error instanceof InvalidOption
-          ? error
-          : new InvalidOption({ option: "options", reason: "Invalid", detail: String(error) })
-    })
+    const opts = yield* resolve(options)
     const name = opts.name
     const tags = { connection: name }
     const attemptsCounter = Metric.tagged(metrics.attempts, "connection", name)
