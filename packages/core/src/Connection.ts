@@ -248,7 +248,8 @@ export interface Connection<A> {
 
 /**
  * Makes a connection that lives as long as the current `Scope`. Fails with `InvalidOption`
- * when an option is invalid (a zero or negative duration, an empty name).
+ * when an option is invalid (a zero or negative timeout or interval, a negative or infinite
+ * `minUptime`, an empty name), decoded with `Options.decode`.
  *
  * @since 0.1.0
  * @category constructors
