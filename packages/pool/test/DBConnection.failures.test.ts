@@ -238,6 +238,24 @@ it.scoped("transaction_test.exs: status errors on unmatched run — checked out 
     expect(yield* driver.violations).toEqual([])
   }))
 
+it.scoped("status errors on unmatched run — also when the BEGIN went through the raw connection, not the checkout's calls", () =>
+  Effect.gen(function*() {
+    const driver = yield* TestDriver.make()
+    // without checkout / checkin callbacks, a run that made no call of its own costs no status read
+    const { checkin: _checkin, checkout: _checkout, ...callbacks } = driver
+    const pool = yield* Pool.make(callbacks, { name: "dbc", policy: Reconnect.fixed("10 millis") })
+    yield* TestDriver.awaitIdle(pool, 1)
+    // the driver used directly on `conn.connection`: no call of the checkout saw it
+    const exit = yield* Effect.exit(
+      pool.run(({ connection }) =>
+        Effect.flatMap(driver.prepare(connection, "begin"), (prepared) => driver.execute(connection, prepared, []))
+      )
+    )
+    expect(kind(exit)).toBe("StatusMismatch")
+    expect(yield* connectionId(pool)).toBe(2)
+    expect(yield* driver.violations).toEqual([])
+  }))
+
 it.scoped("transaction_execute_test.exs: execute disconnect returns error — later calls fail with ConnectionBroken without reaching the driver; the transaction fails, no COMMIT or ROLLBACK is sent", () =>
   Effect.gen(function*() {
     const { driver, pool } = yield* setup()

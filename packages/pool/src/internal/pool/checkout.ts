@@ -77,8 +77,9 @@ export const invoke = <T extends Driver.Types, A>(
   co: CheckoutState<T>,
   effect: Effect.Effect<A, Driver.Failure<T>>
 ): Effect.Effect<A, Pool.CallError<T>> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.matchCauseEffect(restore(effect), {
+  Effect.uninterruptibleMask((restore) => {
+    co.used = true
+    return Effect.matchCauseEffect(restore(effect), {
       onFailure: (cause): Effect.Effect<never, Pool.CallError<T>> => {
         const cut = co.broken
         noteFailure(co, cause)
@@ -89,7 +90,7 @@ export const invoke = <T extends Driver.Types, A>(
       },
       onSuccess: Effect.succeed
     })
-  )
+  })
 
 /** A callback's failure: a `Disconnect`, a defect or an interruption breaks the connection. */
 const noteFailure = <T extends Driver.Types>(co: CheckoutState<T>, cause: Cause.Cause<unknown>): void => {
@@ -164,6 +165,7 @@ export class CheckoutImpl<T extends Driver.Types> implements CheckoutState<T>, P
   depth = 0
   failed = false
   cursors: Set<OpenCursor<T>> | undefined = undefined
+  used = false
   constructor(
     readonly owner: PoolState<T>,
     readonly slot: SlotT<T>,
@@ -173,6 +175,8 @@ export class CheckoutImpl<T extends Driver.Types> implements CheckoutState<T>, P
     readonly takenAt: string | undefined
   ) {}
   get connection(): T["connection"] {
+    // Raw access: the caller may change the transaction status behind the pool's back.
+    this.used = true
     return this.live.connection
   }
   get pool(): string {
@@ -381,30 +385,41 @@ const backInService = <T extends Driver.Types>(co: CheckoutImpl<T>): Effect.Effe
 }
 
 /**
- * Gives a checkout's connection back. Closes what
- * its streams left open, runs the driver's `checkin` callback, checks the transaction status, then
- * puts the connection back into service. Fails with `StatusMismatch` when the status changed.
+ * Gives a checkout's connection back. Closes what its streams left open, runs the driver's `checkin`
+ * callback, checks the transaction status, then puts the connection back into service. Fails with
+ * `StatusMismatch` when the status changed. `undefined` when the connection is back already: a
+ * checkout that made no call and never read its raw connection cannot have changed the status, so
+ * the no-op path (a run that did nothing) costs no Effect step.
  *
  * @internal
  */
-export const checkin = <T extends Driver.Types>(co: CheckoutImpl<T>): Effect.Effect<void, StatusMismatch> =>
-  Effect.suspend(() => {
-    if (co.ended) return Effect.void
-    co.ended = true
-    if (co.broken !== undefined) return Effect.void
-    const back = checkStatus(co)
-    const cursors = closeCursors(co)
-    const callback = co.owner.driver.checkin
-    const before = callback === undefined ? cursors : Effect.zipRight(
-      cursors ?? Effect.void,
-      Effect.suspend(() =>
-        co.broken === undefined ? Effect.ignore(invoke(co, callback(co.live.connection))) : Effect.void
-      )
+export const checkinNow = <T extends Driver.Types>(
+  co: CheckoutImpl<T>
+): Effect.Effect<void, StatusMismatch> | undefined => {
+  if (co.ended) return undefined
+  co.ended = true
+  if (co.broken !== undefined) return undefined
+  const callback = co.owner.driver.checkin
+  if (!co.used && callback === undefined) {
+    backInService(co)
+    return undefined
+  }
+  const back = checkStatus(co)
+  const cursors = closeCursors(co)
+  const before = callback === undefined ? cursors : Effect.zipRight(
+    cursors ?? Effect.void,
+    Effect.suspend(() =>
+      co.broken === undefined ? Effect.ignore(invoke(co, callback(co.live.connection))) : Effect.void
     )
-    return before === undefined
-      ? back
-      : Effect.zipRight(before, Effect.suspend(() => co.broken === undefined ? back : Effect.void))
-  })
+  )
+  return before === undefined
+    ? back
+    : Effect.zipRight(before, Effect.suspend(() => co.broken === undefined ? back : Effect.void))
+}
+
+/** {@link checkinNow} as an effect. @internal */
+export const checkin = <T extends Driver.Types>(co: CheckoutImpl<T>): Effect.Effect<void, StatusMismatch> =>
+  Effect.suspend(() => checkinNow(co) ?? Effect.void)
 
 /**
  * Runs `f` on a held connection and checks it in however `f` ends. `f`'s own failure wins over a
@@ -419,8 +434,14 @@ export const use = <T extends Driver.Types, A, E, R>(
   f: (conn: Pool.Checkout<T>) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | StatusMismatch, R> =>
   Effect.matchCauseEffect(restore(f(co)), {
-    onFailure: (cause) => Effect.zipRight(logMismatch(checkin(co)), Effect.failCause(cause)),
-    onSuccess: (value) => Effect.as(checkin(co), value)
+    onFailure: (cause) => {
+      const rest = checkinNow(co)
+      return rest === undefined ? Effect.failCause(cause) : Effect.zipRight(logMismatch(rest), Effect.failCause(cause))
+    },
+    onSuccess: (value) => {
+      const rest = checkinNow(co)
+      return rest === undefined ? Effect.succeed(value) : Effect.as(rest, value)
+    }
   })
 
 /** A check-in whose status mismatch cannot be returned (the caller failed, or a scope ended): logged. @internal */

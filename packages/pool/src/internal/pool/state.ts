@@ -106,6 +106,8 @@ export interface CheckoutState<T extends Driver.Types> {
   failed: boolean
   /** Streams' prepared queries and cursors still open: closed before the connection goes back. */
   cursors: Set<Cursor<T>> | undefined
+  /** A call was made, or the raw connection read: the transaction status is checked at check-in. */
+  used: boolean
 }
 
 /** A request waiting for a connection: served with its checkout. @internal */
