@@ -112,18 +112,18 @@ export interface Options<A, E, R, C = void> {
     | Effect.Effect<A, E, R | Scope.Scope>
     | ((attempt: Attempt<C>) => Effect.Effect<A, E, R | Scope.Scope>)
   /** The configuration handed to `configure` and `acquire` (e.g. a URL, a host list). */
-  readonly config?: C
+  readonly config?: C | undefined
   /**
    * DBConnection's `configure`: runs before every attempt and returns the configuration that
    * attempt uses (e.g. the next host of a list, a fresh token). A failure fails the attempt.
    */
-  readonly configure?: (attempt: Attempt<C>) => Effect.Effect<C, E, R>
+  readonly configure?: ((attempt: Attempt<C>) => Effect.Effect<C, E, R>) | undefined
   /**
    * Completes (or fails) when the live connection dies: the way a driver reports a loss (e.g. a
    * socket's `close` event). It runs in the connection's scope and is interrupted when the
    * connection is dropped for another reason.
    */
-  readonly lost?: (connection: A) => Effect.Effect<unknown, unknown, R | Scope.Scope>
+  readonly lost?: ((connection: A) => Effect.Effect<unknown, unknown, R | Scope.Scope>) | undefined
   /**
    * The reconnect policy, stepped with the error of every failed attempt: any `Schedule`
    * (see `Reconnect`). Default `Reconnect.randomExponential()` (1 s to 30 s).
@@ -140,7 +140,7 @@ export interface Options<A, E, R, C = void> {
    *   a loss the connection closes with `PolicyExhausted`, as DBConnection's `:stop` backoff
    *   stops its connection process on a disconnect.
    */
-  readonly policy?: Schedule.Schedule<unknown, E | Timeout, never>
+  readonly policy?: Schedule.Schedule<unknown, E | Timeout, never> | undefined
   /**
    * How long a connection must stay up to count as a successful connect (default 5 s; zero
    * counts every connection). One dropped sooner (a server that accepts and then resets) counts
@@ -148,38 +148,96 @@ export interface Options<A, E, R, C = void> {
    * server is not reconnected to in a tight loop; one that lasted restarts the policy and is
    * reconnected at once. Fails with `InvalidOption` unless a finite duration of zero or more.
    */
-  readonly minUptime?: Duration.DurationInput
+  readonly minUptime?: Duration.DurationInput | undefined
   /**
    * How long one attempt (`configure` and `acquire`) may take; a hung attempt is interrupted,
    * its scope closed, and it counts as a failed attempt with a `Timeout` error. Default 15 s.
    */
-  readonly connectTimeout?: Duration.DurationInput
+  readonly connectTimeout?: Duration.DurationInput | undefined
   /** Connect as soon as the connection is made (default), or wait for `connect` / `await`. */
-  readonly autoConnect?: boolean
+  readonly autoConnect?: boolean | undefined
   /**
    * Errors for which retrying cannot help (bad credentials, an unknown database): the connection
    * closes with reason `FatalError` instead of backing off. Defects are always fatal.
    */
-  readonly isFatal?: (error: E | Timeout) => boolean
+  readonly isFatal?: ((error: E | Timeout) => boolean) | undefined
   /**
    * Runs once on every new connection before anyone can use it (DBConnection's
    * `after_connect`): set up a session, declare queues… A failure drops the connection and
    * counts as a failed attempt.
    */
-  readonly afterConnect?: (connection: A) => Effect.Effect<unknown, E, R | Scope.Scope>
+  readonly afterConnect?: ((connection: A) => Effect.Effect<unknown, E, R | Scope.Scope>) | undefined
   /** How long `afterConnect` may take (default 15 s), → `Timeout` with operation `afterConnect`. */
-  readonly afterConnectTimeout?: Duration.DurationInput
+  readonly afterConnectTimeout?: Duration.DurationInput | undefined
   /**
    * Pings the live connection every `interval`; a failure, or no answer within `timeout`
    * (default: the interval), drops it as lost and reconnects.
    */
   readonly healthCheck?: {
     readonly interval: Duration.DurationInput
-    readonly timeout?: Duration.DurationInput
+    readonly timeout?: Duration.DurationInput | undefined
     readonly check: (connection: A) => Effect.Effect<unknown, unknown, R>
-  }
+  } | undefined
   /** The name in every log line, metric, span and error. Default `"connection"`. */
-  readonly name?: string
+  readonly name?: string | undefined
+  /**
+   * Whether `make` (and so the layer) waits for the first connection before it returns, as
+   * `@effect/sql-pg`'s layer does. See {@link AwaitConnected}. Default `false`.
+   */
+  readonly awaitConnected?: boolean | AwaitConnected | undefined
+}
+
+/**
+ * The `awaitConnected` option of `Connection.make` / `Connection.layer` (and of the pool's and
+ * the gRPC channel's): `true`, or `{ timeout }`, makes the constructor wait until the first
+ * connection is up before it returns, so the first call after `Effect.provide` finds it.
+ *
+ * - It succeeds as soon as an attempt connects (failed attempts are retried by the policy
+ *   meanwhile, as always).
+ * - It fails with `Timeout` (operation `await`) when `timeout` passes first: its `cause` is the
+ *   last failed attempt's `ConnectFailed` (whose `cause` is the driver's error, e.g.
+ *   `ECONNREFUSED`), absent when no attempt has finished yet (a hung first attempt).
+ * - It fails with `Closed` when the connection closes first: the policy gave up
+ *   (`PolicyExhausted`) or an attempt failed with a fatal error (`FatalError`); its `error` is
+ *   that attempt's `ConnectFailed`.
+ * - On either failure the connection is released (its scope ends), so a layer that fails leaves
+ *   nothing running.
+ *
+ * `timeout` defaults to the `connectTimeout` (15 s unless set): one attempt's worth of time,
+ * during which fast failures (a refused connection) are retried by the policy.
+ * `Duration.infinity` waits until connected or closed. With `autoConnect: false` the wait starts
+ * the connection.
+ *
+ * Why not the default: a redial connection exists to keep a program running while its server is
+ * down, reconnecting in the background; a layer that fails when the server is unreachable at
+ * start-up turns an outage of one dependency into a program that does not start. Opt in where
+ * failing fast at start-up is what you want (a CLI, a migration, a health-gated deployment); else
+ * `await` or `use` wait for the connection where it is needed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AwaitConnected {
+  /** How long to wait; default the `connectTimeout`. Must be positive (or infinite). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * The options of {@link Connection.use}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UseOptions<E> {
+  /**
+   * Whether a failure of the effect says the connection is broken (a socket error, a protocol
+   * error): then the connection is invalidated (only that one: a newer connection is kept) and
+   * replaced, and `use` fails with the error. Other failures leave it in service. Default: no
+   * failure invalidates it. Defects and interruptions never do.
+   */
+  readonly isTransportError?: ((error: E) => boolean) | undefined
+  /** How long to wait for the connection (not for the effect): `Timeout` as `await`'s. */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -244,36 +302,102 @@ export interface Connection<A> {
    * report about an older connection does not drop a newer one.
    */
   invalidate(cause: unknown, connection?: A): Effect.Effect<void>
+  /**
+   * Runs `f` with the live connection, waiting for one first (as `await`, with the optional
+   * `timeout`), and invalidates that connection when `f` fails with an error `isTransportError`
+   * accepts, so the next `use` waits for a new connection instead of reusing a broken one. Fails
+   * with `f`'s error (after the invalidation), `Closed` as `await`, and `Timeout` when a
+   * `timeout` is given and no connection comes in time (its `cause`: the last connect error).
+   *
+   * @example
+   * ```ts
+   * import { Connection, RedialError } from "@redial/core"
+   * import { Effect } from "effect"
+   *
+   * class SocketError extends RedialError("SocketError")<{ readonly reason: string }> {}
+   * class NotFound extends RedialError("NotFound")<{ readonly key: string }> {}
+   *
+   * const program = Effect.gen(function*() {
+   *   const conn = yield* Connection.make({ name: "kv", acquire: Effect.succeed({ id: 1 }) })
+   *   const lookup = (_socket: { readonly id: number }) =>
+   *     Effect.fail<SocketError | NotFound>(new NotFound({ key: "a" }))
+   *   // NotFound keeps the connection; a SocketError would invalidate it (and reconnect).
+   *   return yield* conn.use(lookup, {
+   *     isTransportError: (e) => e._tag === "SocketError",
+   *     timeout: "5 seconds"
+   *   })
+   * }).pipe(Effect.scoped)
+   * ```
+   */
+  use<B, E2, R2>(
+    f: (connection: A) => Effect.Effect<B, E2, R2>,
+    options?: UseOptions<E2> & { readonly timeout?: undefined }
+  ): Effect.Effect<B, E2 | Closed, R2>
+  use<B, E2, R2>(
+    f: (connection: A) => Effect.Effect<B, E2, R2>,
+    options: UseOptions<E2>
+  ): Effect.Effect<B, E2 | Closed | Timeout, R2>
 }
 
 /**
  * Makes a connection that lives as long as the current `Scope`. Fails with `InvalidOption`
  * when an option is invalid (a zero or negative timeout or interval, a negative or infinite
- * `minUptime`, an empty name), decoded with `Options.decode`.
+ * `minUptime`, an empty name), decoded with `Options.decode`. Returns at once, before anything
+ * is connected, unless `awaitConnected` is set: then it waits for the first connection and may
+ * also fail with `Timeout` or `Closed` (see {@link AwaitConnected}).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: <A, E = never, R = never, C = void>(
-  options: Options<A, E, R, C>
-) => Effect.Effect<Connection<A>, InvalidOption, Scope.Scope | R> = internal.make
+export const make: {
+  <A, E = never, R = never, C = void>(
+    options: Options<A, E, R, C> & { readonly awaitConnected?: false | undefined }
+  ): Effect.Effect<Connection<A>, InvalidOption, Scope.Scope | R>
+  <A, E = never, R = never, C = void>(
+    options: Options<A, E, R, C>
+  ): Effect.Effect<Connection<A>, InvalidOption | Timeout | Closed, Scope.Scope | R>
+} = internal.make
 
 /**
- * A layer that provides a connection under `tag`, closed when the layer is released.
+ * A layer that provides a connection under `tag`, closed when the layer is released. Built
+ * before anything is connected, unless `awaitConnected` is set: then building it waits for the
+ * first connection, and fails with `Timeout` or `Closed` when none comes (see
+ * {@link AwaitConnected}).
  *
  * @example
  * ```ts
  * import { Connection } from "@redial/core"
  * import { Context, Effect } from "effect"
  *
- * class Clock2 extends Context.Tag("Clock2")<Clock2, Connection.Connection<number>>() {}
- * const Clock2Live = Connection.layer(Clock2, { acquire: Effect.succeed(42), name: "answer" })
+ * class Answer extends Context.Tag("Answer")<Answer, Connection.Connection<number>>() {}
+ *
+ * // Built once the first connection is up; fails (Timeout or Closed) if none comes in 5 s.
+ * const AnswerLive = Connection.layer(Answer, {
+ *   name: "answer",
+ *   acquire: Effect.succeed(42),
+ *   awaitConnected: { timeout: "5 seconds" }
+ * })
+ *
+ * const program = Effect.gen(function*() {
+ *   const answer = yield* Answer
+ *   return yield* answer.get // connected: the layer waited for it
+ * }).pipe(Effect.provide(AnswerLive))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = <I, A, E = never, R = never, C = void>(
+export function layer<I, A, E = never, R = never, C = void>(
+  tag: Context.Tag<I, Connection<A>>,
+  options: Options<A, E, R, C> & { readonly awaitConnected?: false | undefined }
+): Layer.Layer<I, InvalidOption, Exclude<R, Scope.Scope>>
+export function layer<I, A, E = never, R = never, C = void>(
   tag: Context.Tag<I, Connection<A>>,
   options: Options<A, E, R, C>
-): Layer.Layer<I, InvalidOption, Exclude<R, Scope.Scope>> => Layer.scoped(tag, make(options))
+): Layer.Layer<I, InvalidOption | Timeout | Closed, Exclude<R, Scope.Scope>>
+export function layer<I, A, E, R, C>(
+  tag: Context.Tag<I, Connection<A>>,
+  options: Options<A, E, R, C>
+): Layer.Layer<I, InvalidOption | Timeout | Closed, Exclude<R, Scope.Scope>> {
+  return Layer.scoped(tag, make(options))
+}

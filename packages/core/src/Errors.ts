@@ -128,8 +128,27 @@ export class ConnectFailed extends RedialError("ConnectFailed")<{
 }
 
 /**
+ * What a {@link Closed} or a {@link Timeout} names, as the first word of its message: a core
+ * `Connection` (the default), a `Pool` of connections, or a gRPC `Channel`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ResourceKind = "Connection" | "Pool" | "Channel"
+
+/**
  * The connection is closed and will not reconnect by itself. `reason` says why; `error` is the
- * failed attempt that closed it (for `FatalError` and `PolicyExhausted`).
+ * failed attempt that closed it (for `FatalError` and `PolicyExhausted`). `kind` says what is
+ * closed (default `Connection`): a pool's `Closed` says `Pool "orders" is closed …`, with a pool's
+ * advice (a pool does not restart: make a new one).
+ *
+ * @example
+ * ```ts
+ * import { Closed } from "@redial/core"
+ *
+ * new Closed({ connection: "orders", kind: "Pool", reason: "ScopeClosed" }).message
+ * // Pool "orders" is closed: the scope that owned it has ended; make a new pool.
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -138,22 +157,42 @@ export class Closed extends RedialError("Closed")<{
   readonly connection: string
   readonly reason: CloseReason
   readonly error?: ConnectFailed | undefined
+  readonly kind?: ResourceKind | undefined
 }> {
   override get message(): string {
-    const prefix = `Connection "${this.connection}" is closed`
+    const kind = this.kind ?? "Connection"
+    const prefix = `${kind} "${this.connection}" is closed`
+    const last = status.causeMessage(this.error?.cause)
+    if (kind === "Pool") {
+      switch (this.reason) {
+        case "UserClosed":
+          return `${prefix}: it was closed by the user.`
+        case "ScopeClosed":
+          return `${prefix}: the scope that owned it has ended; make a new pool.`
+        case "FatalError":
+          return `${prefix}: every connection has stopped, the last after a fatal error on attempt ${
+            this.error?.attempt ?? "?"
+          } (${last}); fix the cause, then make a new pool.`
+        case "PolicyExhausted":
+          return `${prefix}: every connection has stopped, the last when its reconnect policy gave up after ${
+            this.error?.attempt ?? "?"
+          } failed attempts (last: ${last}); make a new pool, or use a policy that retries longer.`
+      }
+    }
+    const again = "call connect"
     switch (this.reason) {
       case "UserClosed":
-        return `${prefix}: it was closed by the user; call connect to start it again.`
+        return `${prefix}: it was closed by the user; ${again} to start it again.`
       case "ScopeClosed":
-        return `${prefix}: the scope that owned it has ended; create a new connection.`
+        return `${prefix}: the scope that owned it has ended; create a new ${kind.toLowerCase()}.`
       case "FatalError":
-        return `${prefix} after a fatal error on attempt ${this.error?.attempt ?? "?"} (${
-          status.causeMessage(this.error?.cause)
-        }); fix the cause, then call connect to try again.`
+        return `${prefix} after a fatal error on attempt ${
+          this.error?.attempt ?? "?"
+        } (${last}); fix the cause, then ${again} to try again.`
       case "PolicyExhausted":
-        return `${prefix}: the reconnect policy gave up after ${this.error?.attempt ?? "?"} failed attempts (last: ${
-          status.causeMessage(this.error?.cause)
-        }); call connect to try again, or use a policy that retries longer.`
+        return `${prefix}: the reconnect policy gave up after ${
+          this.error?.attempt ?? "?"
+        } failed attempts (last: ${last}); ${again} to try again, or use a policy that retries longer.`
     }
   }
 }
@@ -208,7 +247,11 @@ export type TimeoutOperation =
 /**
  * An operation did not finish in time: `operation` says which, `duration` how long it was
  * given, `connection` names the connection (or pool, or channel) and `detail` says more when
- * there is more to say (the method path of a call).
+ * there is more to say (the method path of a call); `kind` says what `connection` names (a pool
+ * waiting for its first connection says `Pool "orders": not connected within 15s.`). `cause`, when present, is what stood in the
+ * way: for a wait for a connection (`await`, `queue`) while none was up, the last connect error
+ * (a `ConnectFailed` whose own `cause` is the driver's error, e.g. `ECONNREFUSED`); the message
+ * then ends with it.
  *
  * @example
  * ```ts
@@ -227,33 +270,41 @@ export class Timeout extends RedialError("Timeout")<{
   readonly operation: TimeoutOperation
   readonly duration: Duration.Duration
   readonly detail?: string | undefined
+  readonly cause?: unknown
+  /** What `connection` names (default `Connection`; `queue` and `hold` always say `Pool`). */
+  readonly kind?: ResourceKind | undefined
 }> {
   override get message(): string {
     const after = Duration.format(this.duration)
     const more = this.detail === undefined || this.detail.length === 0 ? "" : ` (${this.detail})`
-    const connection = `Connection "${this.connection}"`
-    switch (this.operation) {
-      case "connect":
-        return `${connection}: connect attempt timed out after ${after}${more}.`
-      case "afterConnect":
-        return `${connection}: afterConnect timed out after ${after}${more}.`
-      case "healthCheck":
-        return `${connection}: health check timed out after ${after}${more}.`
-      case "await":
-        return `${connection}: not connected within ${after}${more}.`
-      case "queue":
-        return `Pool "${this.connection}": deadline reached while in queue after ${after}${more}.`
-      case "hold":
-        return `Pool "${this.connection}": checkout held past the pool's timeout of ${after}${more}.`
-      case "ping":
-        return `${connection}: ping timed out after ${after}${more}.`
-      case "call":
-        return `${connection}: call${
-          this.detail === undefined || this.detail.length === 0 ? "" : ` ${this.detail}`
-        } timed out after ${after}.`
-      case "disconnect":
-        return `${connection}: disconnect timed out after ${after}${more}.`
-    }
+    const text = timeoutText(this, after, more)
+    return this.cause === undefined ? text : `${text} Last connect error: ${status.lastErrorMessage(this.cause)}.`
+  }
+}
+
+const timeoutText = (self: Timeout, after: string, more: string): string => {
+  const connection = `${self.kind ?? "Connection"} "${self.connection}"`
+  switch (self.operation) {
+    case "connect":
+      return `${connection}: connect attempt timed out after ${after}${more}.`
+    case "afterConnect":
+      return `${connection}: afterConnect timed out after ${after}${more}.`
+    case "healthCheck":
+      return `${connection}: health check timed out after ${after}${more}.`
+    case "await":
+      return `${connection}: not connected within ${after}${more}.`
+    case "queue":
+      return `Pool "${self.connection}": deadline reached while in queue after ${after}${more}.`
+    case "hold":
+      return `Pool "${self.connection}": checkout held past the pool's timeout of ${after}${more}.`
+    case "ping":
+      return `${connection}: ping timed out after ${after}${more}.`
+    case "call":
+      return `${connection}: call${
+        self.detail === undefined || self.detail.length === 0 ? "" : ` ${self.detail}`
+      } timed out after ${after}.`
+    case "disconnect":
+      return `${connection}: disconnect timed out after ${after}${more}.`
   }
 }
 

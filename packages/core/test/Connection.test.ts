@@ -494,14 +494,15 @@ describe("Connection", () => {
   describe("options", () => {
     it.scoped("invalid options fail with InvalidOption naming the option", () =>
       Effect.gen(function*() {
-        const cases: Array<[Partial<Connection.Options<number, never, never, void>>, string]> = [
-          [{ connectTimeout: 0 }, "connectTimeout"],
-          [{ connectTimeout: -5 }, "connectTimeout"],
-          [{ afterConnectTimeout: "0 millis" }, "afterConnectTimeout"],
-          [{ healthCheck: { interval: 0, check: () => Effect.void } }, "healthCheck.interval"],
-          [{ healthCheck: { interval: 10, timeout: -1, check: () => Effect.void } }, "healthCheck.timeout"],
-          [{ name: "" }, "name"]
-        ]
+        const cases: Array<[Partial<Omit<Connection.Options<number, never, never, void>, "awaitConnected">>, string]> =
+          [
+            [{ connectTimeout: 0 }, "connectTimeout"],
+            [{ connectTimeout: -5 }, "connectTimeout"],
+            [{ afterConnectTimeout: "0 millis" }, "afterConnectTimeout"],
+            [{ healthCheck: { interval: 0, check: () => Effect.void } }, "healthCheck.interval"],
+            [{ healthCheck: { interval: 10, timeout: -1, check: () => Effect.void } }, "healthCheck.timeout"],
+            [{ name: "" }, "name"]
+          ]
         for (const [options, option] of cases) {
           const error = yield* Effect.flip(Connection.make({ acquire: Effect.succeed(1), ...options }))
           expect(error).toBeInstanceOf(InvalidOption)

@@ -66,7 +66,9 @@ const Settings = Schema.Struct({
   afterConnectTimeout: Schema.optionalWith(timeout, { default: () => DEFAULT_AFTER_CONNECT_TIMEOUT }),
   // zero counts every connection as lasting
   minUptime: Schema.optionalWith(Options.duration({ min: 0 }), { default: () => DEFAULT_MIN_UPTIME }),
-  healthCheck: Schema.optional(Schema.Struct({ interval: timeout, timeout: Schema.optional(timeout) }))
+  healthCheck: Schema.optional(Schema.Struct({ interval: timeout, timeout: Schema.optional(timeout) })),
+  // `true` is decoded as `{}` (so a bad timeout is named `awaitConnected.timeout`)
+  awaitConnected: Schema.optional(Schema.Struct({ timeout: Schema.optional(timeout) }))
 })
 
 interface Resolved<A, E, R, C> {
@@ -89,6 +91,8 @@ interface Resolved<A, E, R, C> {
       readonly check: (connection: A) => Effect.Effect<unknown, unknown, R>
     }
     | undefined
+  /** How long `make` waits for the first connection; `undefined`: it does not wait. */
+  readonly awaitConnected: Duration.Duration | undefined
 }
 
 const resolve = <A, E, R, C>(
@@ -101,7 +105,12 @@ const resolve = <A, E, R, C>(
       afterConnectTimeout: options.afterConnectTimeout,
       minUptime: options.minUptime,
       healthCheck: options.healthCheck &&
-        { interval: options.healthCheck.interval, timeout: options.healthCheck.timeout }
+        { interval: options.healthCheck.interval, timeout: options.healthCheck.timeout },
+      awaitConnected: options.awaitConnected === true
+        ? {}
+        : options.awaitConnected === false
+        ? undefined
+        : options.awaitConnected && { timeout: options.awaitConnected.timeout }
     }),
     (settings): Resolved<A, E, R, C> => {
       const acquire = options.acquire
@@ -125,7 +134,10 @@ const resolve = <A, E, R, C>(
             timeout: settings.healthCheck.timeout ?? settings.healthCheck.interval,
             check: health.check
           }
-          : undefined
+          : undefined,
+        awaitConnected: settings.awaitConnected === undefined
+          ? undefined
+          : settings.awaitConnected.timeout ?? settings.connectTimeout
       }
     }
   )
@@ -152,11 +164,25 @@ type SessionEnd<E> =
   | { readonly _tag: "Failed"; readonly cause: Cause.Cause<E | Timeout> }
   | { readonly _tag: "Ended" }
 
+/**
+ * A log line whose cause, if any, is the annotation `error` (its message, without a stack): one
+ * `message` per line, never a second one, never "undefined".
+ */
+const withError = (log: Effect.Effect<void>, cause: unknown): Effect.Effect<void> =>
+  cause === undefined ? log : Effect.annotateLogs(log, "error", causeMessage(cause))
+
 /** @internal */
-export const make = <A, E = never, R = never, C = void>(
+export function make<A, E = never, R = never, C = void>(
+  options: Connection.Options<A, E, R, C> & { readonly awaitConnected?: false | undefined }
+): Effect.Effect<Connection.Connection<A>, InvalidOption, Scope.Scope | R>
+/** @internal */
+export function make<A, E = never, R = never, C = void>(
   options: Connection.Options<A, E, R, C>
-): Effect.Effect<Connection.Connection<A>, InvalidOption, Scope.Scope | R> =>
-  Effect.gen(function*() {
+): Effect.Effect<Connection.Connection<A>, InvalidOption | Timeout | Closed, Scope.Scope | R>
+export function make<A, E = never, R = never, C = void>(
+  options: Connection.Options<A, E, R, C>
+): Effect.Effect<Connection.Connection<A>, InvalidOption | Timeout | Closed, Scope.Scope | R> {
+  return Effect.gen(function*() {
     const opts = yield* resolve(options)
     const name = opts.name
     const tags = { connection: name }
@@ -204,10 +230,11 @@ export const make = <A, E = never, R = never, C = void>(
         return annotate(log, next)
       })
 
+    // A give-up (fatal error, policy) is an Error; a close the user asked for (or the scope's end), Debug.
     const closedLog = (reason: CloseReason, error?: ConnectFailed) =>
       reason === "FatalError" || reason === "PolicyExhausted"
-        ? Effect.logError(`redial: connection closed: ${describeReason(reason)}`, causeMessage(error?.cause))
-        : Effect.logInfo(`redial: connection closed: ${describeReason(reason)}`)
+        ? withError(Effect.logError(`redial: connection closed: ${describeReason(reason)}`), error?.cause)
+        : Effect.logDebug(`redial: connection closed: ${describeReason(reason)}`)
 
     // The runner is forked from `connect`, which users call from anywhere: it runs with the
     // context (R) captured here, and so do drop reports, which step the policy.
@@ -276,16 +303,19 @@ export const make = <A, E = never, R = never, C = void>(
       )
     }
 
+    // A loss is a Warning; a loss after which the policy gives up, an Error.
     const dropLog = (drop: Drop, next: State<A>) =>
-      Effect.logWarning(
-        `redial: connection dropped (${drop._tag}), ${
-          next.status._tag === "Connecting"
-            ? "reconnecting"
-            : next.status._tag === "Backoff"
-            ? `it lived less than the minimum uptime, reconnecting in ${Duration.format(next.status.delay)}`
-            : "not reconnecting: the policy gave up"
-        }`,
-        causeMessage(drop.cause)
+      withError(
+        (next.status._tag === "Closed" ? Effect.logError : Effect.logWarning)(
+          `redial: connection dropped (${drop._tag}), ${
+            next.status._tag === "Connecting"
+              ? "reconnecting"
+              : next.status._tag === "Backoff"
+              ? `it lived less than the minimum uptime, reconnecting in ${Duration.format(next.status.delay)}`
+              : "not reconnecting: the policy gave up"
+          }`
+        ),
+        drop.cause
       )
 
     /**
@@ -369,7 +399,7 @@ export const make = <A, E = never, R = never, C = void>(
                 lastError: undefined,
                 policy: machine.state.policy
               },
-              Effect.logInfo("redial: connected").pipe(
+              Effect.logDebug("redial: connected").pipe(
                 Effect.annotateLogs({ attempt, ms: Duration.toMillis(elapsed) })
               ),
               run
@@ -426,10 +456,12 @@ export const make = <A, E = never, R = never, C = void>(
         yield* transition(
           next,
           next.status._tag === "Backoff"
-            ? Effect.logWarning(
-              `redial: connect attempt ${attempt} failed, retrying in ${Duration.format(next.status.delay)}`,
-              causeMessage(error.cause)
-            )
+            ? withError(
+              Effect.logDebug(
+                `redial: connect attempt ${attempt} failed, retrying in ${Duration.format(next.status.delay)}`
+              ),
+              error.cause
+            ).pipe(Effect.annotateLogs("attempt", attempt))
             : closedLog(next.status._tag === "Closed" ? next.status.reason : "FatalError", error),
           run
         )
@@ -553,7 +585,9 @@ export const make = <A, E = never, R = never, C = void>(
             ready,
             timeout && {
               millis: Duration.toMillis(timeout),
-              onTimeout: () => new Timeout({ connection: name, operation: "await", duration: timeout })
+              // The last connect error says why no connection came (absent before any attempt failed).
+              onTimeout: () =>
+                new Timeout({ connection: name, operation: "await", duration: timeout, cause: machine.state.lastError })
             }
           )
         )
@@ -587,6 +621,23 @@ export const make = <A, E = never, R = never, C = void>(
       Stream.takeUntil((s) => s._tag === "Closed" && s.reason === "ScopeClosed")
     )
 
+    const use = <B, E2, R2>(
+      f: (connection: A) => Effect.Effect<B, E2, R2>,
+      useOptions?: Connection.UseOptions<E2>
+    ): Effect.Effect<B, E2 | Closed | Timeout | InvalidOption, R2> => {
+      const isTransportError = useOptions?.isTransportError
+      return Effect.flatMap(
+        useOptions?.timeout === undefined ? untimed : awaitConnection({ timeout: useOptions.timeout }),
+        (connection) =>
+          isTransportError === undefined
+            ? f(connection)
+            : Effect.tapError(
+              f(connection),
+              (error) => isTransportError(error) ? invalidate(error, connection) : Effect.void
+            )
+      )
+    }
+
     if (opts.autoConnect) yield* lock.withPermits(1)(start)
 
     const self: Connection.Connection<A> = {
@@ -598,7 +649,17 @@ export const make = <A, E = never, R = never, C = void>(
       changes,
       close: stopWith("UserClosed"),
       connect,
-      invalidate
+      invalidate,
+      use: use as Connection.Connection<A>["use"]
+    }
+
+    // awaitConnected: the first connection, or the connection released and the error returned.
+    const first = opts.awaitConnected
+    if (first !== undefined) {
+      yield* (Duration.isFinite(first) ? wait(readyAny, first) : untimed).pipe(
+        Effect.tapError(() => stopWith("ScopeClosed"))
+      )
     }
     return self
   })
+}

@@ -84,3 +84,19 @@ export const causeMessage = (cause: unknown): string => {
   if (typeof cause === "string") return cause
   return String(cause)
 }
+
+/**
+ * The last connect error in a message: a `ConnectFailed` as "attempt N failed: <its cause>" (its
+ * own message would repeat the connection's name); anything else as {@link causeMessage}.
+ *
+ * @internal
+ */
+export const lastErrorMessage = (error: unknown): string => {
+  if (
+    typeof error === "object" && error !== null && "_tag" in error && error._tag === "ConnectFailed" &&
+    "attempt" in error && "cause" in error
+  ) {
+    return `attempt ${String(error.attempt)} failed: ${causeMessage(error.cause)}`
+  }
+  return causeMessage(error)
+}
