@@ -213,24 +213,24 @@ export const delays = <In, R>(
 export type Options =
   | {
     readonly type: "exponential"
-    readonly min?: Duration.DurationInput
-    readonly max?: Duration.DurationInput
-    readonly factor?: number
-    readonly attempts?: number
+    readonly min?: Duration.DurationInput | undefined
+    readonly max?: Duration.DurationInput | undefined
+    readonly factor?: number | undefined
+    readonly attempts?: number | undefined
   }
   | {
     readonly type: "random"
-    readonly min?: Duration.DurationInput
-    readonly max?: Duration.DurationInput
-    readonly attempts?: number
+    readonly min?: Duration.DurationInput | undefined
+    readonly max?: Duration.DurationInput | undefined
+    readonly attempts?: number | undefined
   }
   | {
     readonly type: "randomExponential"
-    readonly min?: Duration.DurationInput
-    readonly max?: Duration.DurationInput
-    readonly attempts?: number
+    readonly min?: Duration.DurationInput | undefined
+    readonly max?: Duration.DurationInput | undefined
+    readonly attempts?: number | undefined
   }
-  | { readonly type: "fixed"; readonly interval: Duration.DurationInput; readonly attempts?: number }
+  | { readonly type: "fixed"; readonly interval: Duration.DurationInput; readonly attempts?: number | undefined }
   | { readonly type: "stop" }
 
 const PolicyType = literal("exponential", "random", "randomExponential", "fixed", "stop")
