@@ -84,7 +84,11 @@ export interface Options {
   readonly tls?: boolean | { readonly ca?: Buffer; readonly key?: Buffer; readonly cert?: Buffer }
   /** Credentials sent with every call (basic auth, an API key…). */
   readonly callCredentials?: grpc.CallCredentials
-  /** grpc-js channel options, passed through (Chronicle's `grpc_options`, Spear's `opts`). */
+  /**
+   * grpc-js channel options, passed through (Chronicle's `grpc_options`, Spear's `opts`), except
+   * `grpc.use_local_subchannel_pool`, `grpc.initial_reconnect_backoff_ms` and
+   * `grpc.max_reconnect_backoff_ms`: redial owns every reconnect, so it sets these itself.
+   */
   readonly channelOptions?: grpc.ChannelOptions
   /** The reconnect policy: any `Schedule`; default `Reconnect.randomExponential()`. See the presets. */
   readonly policy?: Schedule.Schedule<unknown, unknown>

@@ -11,6 +11,7 @@ import type * as GrpcChannel from "../GrpcChannel.js"
 import type * as GrpcConnectionString from "../GrpcConnectionString.js"
 import type { GrpcConnectionStringError } from "../GrpcConnectionString.js"
 import { ChannelFailure, type ChannelState, ChannelStateChanged } from "../GrpcError.js"
+import * as AttemptSockets from "./attemptCredentials.js"
 import { fromSettings } from "./fromSettings.js"
 import { parse } from "./grpcConnectionString.js"
 
@@ -167,11 +168,23 @@ export const Settings = Schema.Struct({
   }))
 })
 
+// grpc-js's reconnect backoff (subchannel, resolver) is set longer than any attempt, so within an
+// attempt a failed subchannel stays in TRANSIENT_FAILURE and never reconnects on its own. Not
+// longer: the timer holds the released subchannel (about 4 KB) until it fires. grpc-js may run
+// it for 2x (BackoffTimeout.reset) and 1.2x (jitter) the value, and Node fires a timer longer
+// than 2^31-1 ms after 1 ms.
+const MAX_BACKOFF_MILLIS = 2 ** 30 - 1
+const backoffMillis = (connectTimeout: Duration.Duration): number =>
+  Duration.isFinite(connectTimeout)
+    ? Math.min(Math.ceil(Duration.toMillis(connectTimeout)) + 1000, MAX_BACKOFF_MILLIS)
+    : MAX_BACKOFF_MILLIS
+
 /** @internal */
 export const channelOptions = (
   options: GrpcChannel.Options,
-  keepAlive: typeof Settings.Type["keepAlive"]
+  settings: Pick<typeof Settings.Type, "keepAlive" | "connectTimeout">
 ): grpc.ChannelOptions => {
+  const keepAlive = settings.keepAlive
   const fromKeepAlive: grpc.ChannelOptions = keepAlive
     ? {
       "grpc.keepalive_time_ms": Math.round(Duration.toMillis(keepAlive.interval)),
@@ -179,8 +192,20 @@ export const channelOptions = (
       "grpc.keepalive_permit_without_calls": 1
     }
     : {}
-  // One subchannel per channel, and no automatic retries inside grpc-js: the manager reconnects.
-  return { "grpc.enable_retries": 0, ...fromKeepAlive, ...options.channelOptions }
+  const backoff = backoffMillis(settings.connectTimeout)
+  return {
+    // No automatic retries of calls inside grpc-js.
+    "grpc.enable_retries": 0,
+    ...fromKeepAlive,
+    ...options.channelOptions,
+    // The manager owns every reconnect; these are not the user's to change. A channel of its
+    // own subchannels (the global pool shares a failing subchannel, and its backoff, between
+    // the channels of successive attempts, and keeps it after they close), and a backoff that
+    // never fires within an attempt.
+    "grpc.use_local_subchannel_pool": 1,
+    "grpc.initial_reconnect_backoff_ms": backoff,
+    "grpc.max_reconnect_backoff_ms": backoff
+  }
 }
 
 /** @internal */
@@ -218,7 +243,7 @@ export const make = (
     const name = decoded.name
     const settings = {
       ...decoded,
-      channelOptions: channelOptions(options, decoded.keepAlive),
+      channelOptions: channelOptions(options, decoded),
       credentials: yield* Effect.try({
         try: () => credentials(options),
         catch: (error) =>
@@ -244,9 +269,16 @@ export const make = (
         }),
       acquire: ({ config: address }) =>
         Effect.gen(function*() {
+          // One TCP connection for this attempt; when it ends, the channel is closed and a
+          // socket that never became the live connection (a half-open peer's) is destroyed.
+          const sockets = AttemptSockets.make(settings.credentials)
           const client = yield* Effect.acquireRelease(
-            Effect.sync(() => new grpc.Client(address, settings.credentials, settings.channelOptions)),
-            (client) => Effect.sync(() => client.close())
+            Effect.sync(() => new grpc.Client(address, sockets.credentials, settings.channelOptions)),
+            (client) =>
+              Effect.sync(() => {
+                client.close()
+                sockets.release()
+              })
           )
           const channel = client.getChannel()
           const failed = yield* waitReady(channel).pipe(Effect.flip, Effect.option)
@@ -259,6 +291,7 @@ export const make = (
               detail
             })
           }
+          sockets.keep()
           return { channel, client, address } satisfies GrpcChannel.LiveChannel
         }),
       lost: (live) =>

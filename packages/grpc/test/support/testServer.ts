@@ -247,12 +247,12 @@ const ownSocketInodes = async (): Promise<Set<string>> => {
 }
 
 /**
- * How many of this process's TCP sockets with local port `port` are in each
+ * How many of this process's TCP sockets with local (or remote) port `port` are in each
  * state (`/proc/net/tcp` hex state codes). Counting only this process's
  * sockets keeps out another process's client that happens to get `port` as
  * its ephemeral port while the server is stopped.
  */
-const socketStates = (port: number): Effect.Effect<Map<string, number>> =>
+const socketStates = (port: number, side: "local" | "remote" = "local"): Effect.Effect<Map<string, number>> =>
   Effect.promise(async () => {
     const [tables, inodes] = await Promise.all([
       Promise.all([readOrEmpty("/proc/net/tcp"), readOrEmpty("/proc/net/tcp6")]),
@@ -262,15 +262,24 @@ const socketStates = (port: number): Effect.Effect<Map<string, number>> =>
     for (const line of tables.join("\n").split("\n")) {
       // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
       const fields = line.trim().split(/\s+/)
-      const local = fields[1]
+      const address = fields[side === "local" ? 1 : 2]
       const state = fields[3]
       const inode = fields[9]
-      if (local === undefined || state === undefined || inode === undefined || !inodes.has(inode)) continue
-      if (parseInt(local.slice(local.lastIndexOf(":") + 1), 16) !== port) continue
+      if (address === undefined || state === undefined || inode === undefined || !inodes.has(inode)) continue
+      if (parseInt(address.slice(address.lastIndexOf(":") + 1), 16) !== port) continue
       states.set(state, (states.get(state) ?? 0) + 1)
     }
     return states
   })
+
+/**
+ * The ESTABLISHED TCP sockets this process holds whose remote port is `port`: the client side of
+ * its connections to a server (or a `FaultProxy`) on that port, read from `/proc/net/tcp` and
+ * `/proc/net/tcp6`. Linux only. A grpc-js client's sockets are not listed by
+ * `process._getActiveHandles()`; here they are, whatever holds them.
+ */
+export const clientConnections = (port: number): Effect.Effect<number> =>
+  socketStates(port, "remote").pipe(Effect.map((states) => states.get(ESTABLISHED) ?? 0))
 
 // --- the server -------------------------------------------------------------------------------
 
