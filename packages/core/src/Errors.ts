@@ -278,7 +278,9 @@ export class Timeout extends RedialError("Timeout")<{
     const after = Duration.format(this.duration)
     const more = this.detail === undefined || this.detail.length === 0 ? "" : ` (${this.detail})`
     const text = timeoutText(this, after, more)
-    return this.cause === undefined ? text : `${text} Last connect error: ${status.lastErrorMessage(this.cause)}.`
+    return this.cause === undefined
+      ? text
+      : `${text} Last connect error: ${status.lastErrorMessage(this.cause, this.connection)}.`
   }
 }
 

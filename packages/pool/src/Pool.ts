@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import type { Closed, InvalidOption, Timeout } from "@redial/core"
+import type { Closed, Connection, InvalidOption, Timeout } from "@redial/core"
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -179,76 +179,122 @@ export interface Pool<T extends Driver.Types> {
  */
 export interface Options<T extends Driver.Types> {
   /** How many connections (slots); default 1, as DBConnection; at most 10,000 (a slot costs ~42 KB). */
-  readonly size?: number
+  readonly size?: number | undefined
   /** The queue's target wait; default 50 ms. */
-  readonly queueTarget?: Duration.DurationInput
+  readonly queueTarget?: Duration.DurationInput | undefined
   /** The interval over which the minimum wait is compared with the target; default 2000 ms. */
-  readonly queueInterval?: Duration.DurationInput
+  readonly queueInterval?: Duration.DurationInput | undefined
   /** Queue requests when no connection is free (default), or drop them at once. */
-  readonly queue?: boolean
+  readonly queue?: boolean | undefined
   /** The deadline of a request, counted from the request, queue time included; default 15 s. */
-  readonly timeout?: Duration.DurationInput
+  readonly timeout?: Duration.DurationInput | undefined
   /** How often idle connections are pinged; default 1000 ms. */
-  readonly idleInterval?: Duration.DurationInput
+  readonly idleInterval?: Duration.DurationInput | undefined
   /** How long a ping may take before its connection counts as lost; default the idle interval. */
-  readonly pingTimeout?: Duration.DurationInput
+  readonly pingTimeout?: Duration.DurationInput | undefined
   /**
    * A connection lost sooner than this after it connected counts as a failed attempt, so its slot
    * backs off by the policy instead of reconnecting at once (a server that accepts and resets is
    * not hammered); default 5 s (see core's `Connection` option of the same name).
    */
-  readonly minUptime?: Duration.DurationInput
+  readonly minUptime?: Duration.DurationInput | undefined
   /** The reconnect policy of each slot (see `Reconnect`); default random exponential 1 s → 30 s. */
-  readonly policy?: Schedule.Schedule<unknown, unknown>
+  readonly policy?: Schedule.Schedule<unknown, unknown> | undefined
   /** How long one connect attempt may take; default 15 s. */
-  readonly connectTimeout?: Duration.DurationInput
-  readonly config?: T["config"]
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly config?: T["config"] | undefined
   /** Runs before every connect attempt and returns the config it uses. */
-  readonly configure?: (
-    attempt: { readonly attempt: number; readonly slot: number; readonly config: T["config"] }
-  ) => Effect.Effect<T["config"], T["error"]>
+  readonly configure?:
+    | ((
+      attempt: { readonly attempt: number; readonly slot: number; readonly config: T["config"] }
+    ) => Effect.Effect<T["config"], T["error"]>)
+    | undefined
   /** Runs on every new connection before it serves; a failure is a failed connect attempt. */
-  readonly afterConnect?: (connection: T["connection"]) => Effect.Effect<void, Driver.Failure<T>>
+  readonly afterConnect?: ((connection: T["connection"]) => Effect.Effect<void, Driver.Failure<T>>) | undefined
   /** Connections are dropped and replaced after a lifetime drawn in this range (or exactly this). */
   readonly maxLifetime?: Duration.DurationInput | {
     readonly min: Duration.DurationInput
     readonly max: Duration.DurationInput
-  }
+  } | undefined
   /** A checkout held longer is reported (with where it was taken) and counted. */
-  readonly leakTimeout?: Duration.DurationInput
+  readonly leakTimeout?: Duration.DurationInput | undefined
   /** In every error, log line and metric. Default `"pool"`. */
-  readonly name?: string
+  readonly name?: string | undefined
+  /**
+   * Whether `make` (and so the layer) waits until the pool can serve: until at least one slot has
+   * a connection in service (not all: one server of several down, or one slot's bad luck, must
+   * not keep the pool from starting; the other slots go on connecting). `true` waits as long as
+   * `connectTimeout` (15 s unless set); `{ timeout }` as long as that (`Duration.infinity`: until
+   * a slot connects or every slot has stopped). Fails with `Timeout` (`kind: "Pool"`, operation
+   * `await`, its `cause` the last connect error of any slot, a `ConnectFailed` naming the slot
+   * as `name[i]`) or `Closed` (`kind: "Pool"`) when every slot stopped first (fatal error, or
+   * the policy gave up); on failure every slot stops, so nothing keeps connecting. Default `false`:
+   * the pool is returned at once and requests queue until a slot connects, so a program starts
+   * while its database is down (see core's `Connection.AwaitConnected` for the reasoning).
+   */
+  readonly awaitConnected?: boolean | Connection.AwaitConnected | undefined
 }
 
 /**
  * Makes a pool that lives as long as the current scope. Fails with `InvalidOption` for bad
  * options (a size below 1, a zero or negative duration, a lifetime range with min > max).
+ * Returns at once, before any slot is connected, unless `awaitConnected` is set: then it waits
+ * until one slot serves, and may also fail with `Timeout` or `Closed` (see
+ * {@link Options.awaitConnected}).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: <T extends Driver.Types>(
-  driver: Driver.Driver<T>,
-  options?: Options<T>
-) => Effect.Effect<Pool<T>, InvalidOption, Scope.Scope> = internal.make
+export const make: {
+  <T extends Driver.Types>(
+    driver: Driver.Driver<T>,
+    options?: Options<T> & { readonly awaitConnected?: false | undefined }
+  ): Effect.Effect<Pool<T>, InvalidOption, Scope.Scope>
+  <T extends Driver.Types>(
+    driver: Driver.Driver<T>,
+    options: Options<T>
+  ): Effect.Effect<Pool<T>, InvalidOption | Timeout | Closed, Scope.Scope>
+} = internal.make
 
 /**
- * A layer that provides a pool under `tag`, closed when the layer is released.
+ * A layer that provides a pool under `tag`, closed when the layer is released. With
+ * `awaitConnected`, building it waits until the pool can serve (see {@link Options.awaitConnected}).
  *
  * @example
  * ```ts
- * import { Pool } from "@redial/pool"
- * import { Context } from "effect"
+ * import { Pool, TestDriver } from "@redial/pool"
+ * import { Context, Effect, Layer } from "effect"
  *
- * class Db extends Context.Tag("Db")<Db, Pool.Pool<MyTypes>>() {}
- * const DbLive = Pool.layer(Db, driver, { size: 10, name: "db" })
+ * class Db extends Context.Tag("Db")<Db, Pool.Pool<TestDriver.TestTypes>>() {}
+ *
+ * // TestDriver is the in-memory driver; a real one (e.g. @redial/postgres) is used the same way.
+ * const DbLive = Layer.unwrapEffect(Effect.map(TestDriver.make(), (driver) =>
+ *   Pool.layer(Db, driver, { size: 10, name: "db", queue: false, awaitConnected: true })))
+ *
+ * // With `queue: false`, a request finds no free connection unless the layer waited for one.
+ * const program = Effect.gen(function*() {
+ *   const db = yield* Db
+ *   return yield* db.query("select 1")
+ * }).pipe(Effect.provide(DbLive))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = <I, T extends Driver.Types>(
+export function layer<I, T extends Driver.Types>(
   tag: Context.Tag<I, Pool<T>>,
   driver: Driver.Driver<T>,
-  options?: Options<T>
-): Layer.Layer<I, InvalidOption> => Layer.scoped(tag, make(driver, options))
+  options?: Options<T> & { readonly awaitConnected?: false | undefined }
+): Layer.Layer<I, InvalidOption>
+export function layer<I, T extends Driver.Types>(
+  tag: Context.Tag<I, Pool<T>>,
+  driver: Driver.Driver<T>,
+  options: Options<T>
+): Layer.Layer<I, InvalidOption | Timeout | Closed>
+export function layer<I, T extends Driver.Types>(
+  tag: Context.Tag<I, Pool<T>>,
+  driver: Driver.Driver<T>,
+  options: Options<T> = {}
+): Layer.Layer<I, InvalidOption | Timeout | Closed> {
+  return Layer.scoped(tag, make(driver, options))
+}

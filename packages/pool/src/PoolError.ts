@@ -6,9 +6,18 @@
  *
  * @since 0.1.0
  */
-import { RedialError } from "@redial/core"
+import { ConnectFailed, RedialError } from "@redial/core"
 import * as Duration from "effect/Duration"
 import type { TransactionStatus } from "./Driver.js"
+
+/** An error's message without its stack (a tagged error's tag first, unless its message has it). */
+const messageOf = (error: unknown): string => {
+  if (error instanceof Error) {
+    const tag = "_tag" in error && typeof error._tag === "string" ? error._tag : error.name
+    return error.message.includes(tag) ? error.message : `${tag}: ${error.message}`
+  }
+  return typeof error === "string" ? error : String(error)
+}
 
 /**
  * The request was dropped from the queue, or never queued: the pool cannot serve requests as
@@ -25,15 +34,25 @@ export class Dropped extends RedialError("Dropped")<{
   readonly waited: Duration.Duration
   /** How many of the pool's connections were up when it was dropped (0: the database is unreachable). */
   readonly connected: number
+  /**
+   * With `connected: 0`, the last connect error of any slot (a `ConnectFailed` naming the slot as
+   * `pool[i]`, whose `cause` is the driver's error), when one has failed since a slot last served.
+   */
+  readonly cause?: unknown
 }> {
   override get message(): string {
+    const last = this.cause instanceof ConnectFailed
+      ? ` Last connect error: "${this.cause.connection}" attempt ${this.cause.attempt} failed: ${
+        messageOf(this.cause.cause)
+      }.`
+      : ""
     if (this.reason === "QueueDisabled") {
-      return `Pool "${this.pool}": connection not available and queuing is disabled.`
+      return `Pool "${this.pool}": connection not available and queuing is disabled.${last}`
     }
     if (this.connected === 0) {
       return `Pool "${this.pool}": no connection is up (every slot is reconnecting) and the request was dropped ` +
         `from the queue after ${Math.round(Duration.toMillis(this.waited))} ms. Ensure the database is available ` +
-        `and that you can connect to it: each slot's connect errors are logged under its name ("${this.pool}[0]", …).`
+        `and that you can connect to it: each slot's connect errors are logged under its name ("${this.pool}[0]", …).${last}`
     }
     return `Pool "${this.pool}": connection not available and request was dropped from queue after ${
       Math.round(Duration.toMillis(this.waited))

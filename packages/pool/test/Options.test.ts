@@ -5,7 +5,8 @@ import { Effect, FastCheck as fc } from "effect"
 import * as Pool from "../src/Pool.js"
 import * as TestDriver from "./support/testDriver.js"
 
-type Options = Pool.Options<TestDriver.TestTypes>
+// (without awaitConnected: the only error these pools can fail with is InvalidOption)
+type Options = Omit<Pool.Options<TestDriver.TestTypes>, "awaitConnected">
 
 /** Makes a pool with `options` and returns its `InvalidOption`, dying if it was made. */
 const invalid = (options: Options) =>

@@ -86,17 +86,19 @@ export const causeMessage = (cause: unknown): string => {
 }
 
 /**
- * The last connect error in a message: a `ConnectFailed` as "attempt N failed: <its cause>" (its
- * own message would repeat the connection's name); anything else as {@link causeMessage}.
+ * The last connect error in a message: a `ConnectFailed` as "attempt N failed: <its cause>", with
+ * its connection's name when that is not `name` (a pool's slot: `"orders[0]" attempt 3 failed: …`);
+ * anything else as {@link causeMessage}.
  *
  * @internal
  */
-export const lastErrorMessage = (error: unknown): string => {
+export const lastErrorMessage = (error: unknown, name: string): string => {
   if (
     typeof error === "object" && error !== null && "_tag" in error && error._tag === "ConnectFailed" &&
-    "attempt" in error && "cause" in error
+    "attempt" in error && "cause" in error && "connection" in error
   ) {
-    return `attempt ${String(error.attempt)} failed: ${causeMessage(error.cause)}`
+    const who = error.connection === name ? "" : `"${String(error.connection)}" `
+    return `${who}attempt ${String(error.attempt)} failed: ${causeMessage(error.cause)}`
   }
   return causeMessage(error)
 }

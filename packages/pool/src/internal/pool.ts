@@ -13,11 +13,14 @@
  *
  * @internal
  */
-import { Alarm, Connection, InvalidOption, Reconnect } from "@redial/core"
+import { Alarm, type Closed, ConnectFailed, Connection, InvalidOption, Reconnect, Timeout } from "@redial/core"
 import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Driver from "../Driver.js"
@@ -49,16 +52,32 @@ const manager = <T extends Driver.Types>(
   const { driver } = pool
   const { afterConnect, configure } = options
   const lost = driver.lost
+  const name = `${pool.name}[${index}]`
+  // The attempt being made, so that the policy (stepped with every failed attempt's error, the
+  // connect timeout's included) can record the pool's last connect error.
+  let attemptNumber = 0
+  const policy = Schedule.tapInput(
+    options.policy ?? Reconnect.defaultPolicy,
+    (cause: unknown) =>
+      Effect.sync(() => {
+        pool.lastConnectError = new ConnectFailed({ connection: name, attempt: attemptNumber, cause })
+      })
+  )
   return Connection.make<T["connection"], unknown, never, T["config"]>({
-    name: `${pool.name}[${index}]`,
+    name,
     config: options.config as T["config"],
     ...(configure
       ? {
-        configure: ({ attempt, config }: Connection.Attempt<T["config"]>) =>
-          asFailure(configure({ attempt, slot: index, config }))
+        configure: ({ attempt, config }: Connection.Attempt<T["config"]>) => {
+          attemptNumber = attempt
+          return asFailure(configure({ attempt, slot: index, config }))
+        }
       }
       : {}),
-    acquire: (attempt) => asFailure(driver.connect(attempt)),
+    acquire: (attempt) => {
+      attemptNumber = attempt.attempt
+      return asFailure(driver.connect(attempt))
+    },
     // The driver's loss takes the connection out of service; the slot's fiber disconnects it and
     // then tells the manager (so `disconnect` always runs before the connection's scope closes).
     ...(lost
@@ -88,18 +107,27 @@ const manager = <T extends Driver.Types>(
           )
       }
       : {}),
-    policy: options.policy ?? Reconnect.defaultPolicy,
+    policy,
     ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout }),
     ...(options.minUptime === undefined ? {} : { minUptime: options.minUptime })
   })
 }
 
 /** @internal */
-export const make = <T extends Driver.Types>(
+export function make<T extends Driver.Types>(
+  driver: Driver.Driver<T>,
+  options?: Pool.Options<T> & { readonly awaitConnected?: false | undefined }
+): Effect.Effect<Pool.Pool<T>, InvalidOption, Scope.Scope>
+/** @internal */
+export function make<T extends Driver.Types>(
+  driver: Driver.Driver<T>,
+  options: Pool.Options<T>
+): Effect.Effect<Pool.Pool<T>, InvalidOption | Timeout | Closed, Scope.Scope>
+export function make<T extends Driver.Types>(
   driver: Driver.Driver<T>,
   options: Pool.Options<T> = {}
-): Effect.Effect<Pool.Pool<T>, InvalidOption, Scope.Scope> =>
-  Effect.gen(function*() {
+): Effect.Effect<Pool.Pool<T>, InvalidOption | Timeout | Closed, Scope.Scope> {
+  return Effect.gen(function*() {
     const s = yield* Effect.try({
       try: () => settings(options),
       catch: (error) =>
@@ -126,6 +154,8 @@ export const make = <T extends Driver.Types>(
       idleSince: now,
       generation: 0,
       closed: false,
+      lastConnectError: undefined,
+      up: yield* Deferred.make<void, Closed>(),
       fork: (effect) => void fork(effect)
     }
     pool.alarm = yield* Alarm.make((time) => Timer.fire(pool, time))
@@ -185,5 +215,33 @@ export const make = <T extends Driver.Types>(
       })
     }
     yield* Metric.set(pool.metrics.size, s.size)
+
+    // awaitConnected: until a slot serves; on failure every slot stops, so nothing keeps connecting.
+    const first = s.awaitConnected
+    if (first !== undefined) {
+      const duration = Duration.millis(first)
+      yield* Deferred.await(pool.up).pipe(
+        Number.isFinite(first)
+          ? Effect.timeoutFail({
+            duration,
+            onTimeout: () =>
+              new Timeout({
+                connection: name,
+                kind: "Pool",
+                operation: "await",
+                duration,
+                cause: pool.lastConnectError
+              })
+          })
+          : (wait) => wait,
+        Effect.tapError(() =>
+          Effect.suspend(() => {
+            pool.closed = true
+            return Effect.forEach(pool.slots, (slot) => slot.manager.close, { discard: true })
+          })
+        )
+      )
+    }
     return self
   })
+}

@@ -314,8 +314,15 @@ export const take = <T extends Driver.Types>(
   const stopped = Slot.stoppedError(pool)
   if (stopped !== undefined) return Effect.fail(stopped)
   if (!pool.settings.queue) {
+    const connected = Slot.connected(pool)
     return Effect.fail(
-      new Dropped({ pool: pool.name, reason: "QueueDisabled", waited: Duration.zero, connected: Slot.connected(pool) })
+      new Dropped({
+        pool: pool.name,
+        reason: "QueueDisabled",
+        waited: Duration.zero,
+        connected,
+        cause: connected === 0 ? pool.lastConnectError : undefined
+      })
     )
   }
   return waitInQueue(pool, now, restore)

@@ -33,6 +33,8 @@ export interface Settings {
   /** Connections are replaced after a lifetime drawn in [min, max]. */
   readonly lifetime: readonly [number, number] | undefined
   readonly leakTimeout: number | undefined
+  /** How long `make` waits for a slot to serve (ms, may be Infinity); `undefined`: it does not wait. */
+  readonly awaitConnected: number | undefined
 }
 
 const delay = Options.duration({ min: "1 millis" })
@@ -63,7 +65,11 @@ const Decoded = Schema.Struct({
   idleInterval: millis(1000),
   pingTimeout: Schema.optional(delay),
   maxLifetime: Schema.optional(Lifetime),
-  leakTimeout: Schema.optional(delay)
+  leakTimeout: Schema.optional(delay),
+  // Only for awaitConnected's default: the slots' managers decode (and check) it themselves.
+  connectTimeout: Schema.optionalWith(Options.duration({ finite: false }), { default: () => Duration.seconds(15) }),
+  // `true` is decoded as `{}`, so a bad timeout is named `awaitConnected.timeout`.
+  awaitConnected: Schema.optional(Schema.Struct({ timeout: Schema.optional(Options.duration({ finite: false })) }))
 })
 
 /**
@@ -83,7 +89,11 @@ export const settings = <T extends Driver.Types>(options: Pool.Options<T>): Sett
     ...(options.idleInterval === undefined ? {} : { idleInterval: options.idleInterval }),
     ...(options.pingTimeout === undefined ? {} : { pingTimeout: options.pingTimeout }),
     ...(options.maxLifetime === undefined ? {} : { maxLifetime: options.maxLifetime }),
-    ...(options.leakTimeout === undefined ? {} : { leakTimeout: options.leakTimeout })
+    ...(options.leakTimeout === undefined ? {} : { leakTimeout: options.leakTimeout }),
+    ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout }),
+    ...(options.awaitConnected === undefined || options.awaitConnected === false
+      ? {}
+      : { awaitConnected: options.awaitConnected === true ? {} : { timeout: options.awaitConnected.timeout } })
   })
   const ms = Duration.toMillis
   const lifetime = decoded.maxLifetime
@@ -102,6 +112,9 @@ export const settings = <T extends Driver.Types>(options: Pool.Options<T>): Sett
       : Duration.isDuration(lifetime)
       ? [ms(lifetime), ms(lifetime)]
       : [ms(lifetime.min), ms(lifetime.max)],
-    leakTimeout: decoded.leakTimeout === undefined ? undefined : ms(decoded.leakTimeout)
+    leakTimeout: decoded.leakTimeout === undefined ? undefined : ms(decoded.leakTimeout),
+    awaitConnected: decoded.awaitConnected === undefined
+      ? undefined
+      : ms(decoded.awaitConnected.timeout ?? decoded.connectTimeout)
   }
 }

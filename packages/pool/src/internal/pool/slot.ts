@@ -31,6 +31,10 @@ export const move = <T extends Driver.Types>(pool: PoolState<T>, slot: Slot<T>, 
   else if (next._tag === "Disconnecting") Deferred.unsafeDone(next.live.retired, Exit.succeed(next.cause))
 }
 
+/** An error's message for a log annotation (one `message` per line: the cause goes in `error`). @internal */
+export const messageOf = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : typeof error === "string" ? error : String(error)
+
 /** The connection a slot has in service, if any. @internal */
 export const liveOf = <T extends Driver.Types>(state: SlotState<T>): Live<T> | undefined =>
   state._tag === "Idle" || state._tag === "Held" || state._tag === "Pinging" ? state.live : undefined
@@ -95,14 +99,19 @@ export const connected = <T extends Driver.Types>(pool: PoolState<T>): number =>
   return up
 }
 
-/** The error every request gets once no slot will connect again, if that is the case. @internal */
+/**
+ * The error every request gets once no slot will connect again, if that is the case: a `Closed`
+ * naming the pool, with the reason and failed attempt of the last slot that stopped.
+ *
+ * @internal
+ */
 export const stoppedError = <T extends Driver.Types>(pool: PoolState<T>): Closed | undefined => {
   let error: Closed | undefined
   for (const slot of pool.slots) {
     if (slot.state._tag !== "Stopped") return undefined
     error = slot.state.error
   }
-  return error
+  return error && new Closed({ connection: pool.name, kind: "Pool", reason: error.reason, error: error.error })
 }
 
 const lifetime = (range: readonly [number, number] | undefined): Effect.Effect<number> =>
@@ -130,7 +139,10 @@ export const run = <T extends Driver.Types>(pool: PoolState<T>, slot: Slot<T>): 
       if (next._tag === "Left") {
         move(pool, slot, { _tag: "Stopped", error: next.left })
         const error = stoppedError(pool)
-        if (error !== undefined) { for (const waiter of pool.queue.drain()) waiter.resume(Effect.fail(error)) }
+        if (error !== undefined) {
+          Deferred.unsafeDone(pool.up, Exit.fail(error))
+          for (const waiter of pool.queue.drain()) waiter.resume(Effect.fail(error))
+        }
         return
       }
       const connection = next.right
@@ -143,13 +155,15 @@ export const run = <T extends Driver.Types>(pool: PoolState<T>, slot: Slot<T>): 
         retired: Deferred.unsafeMake<unknown>(FiberId.none)
       }
       ready(pool, slot, live, now)
+      pool.lastConnectError = undefined
+      Deferred.unsafeDone(pool.up, Exit.void)
       const cause = yield* Deferred.await(live.retired)
       if (driver.disconnect) {
         yield* driver.disconnect(connection, cause).pipe(
           Effect.timeout(Duration.millis(pool.settings.timeout)),
           Effect.catchAllCause((failure) =>
-            Effect.logWarning(`redial: pool "${pool.name}": disconnect failed`, Cause.squash(failure)).pipe(
-              Effect.annotateLogs({ pool: pool.name, slot: slot.index })
+            Effect.logWarning(`redial: pool "${pool.name}": disconnect failed`).pipe(
+              Effect.annotateLogs({ pool: pool.name, slot: slot.index, error: messageOf(Cause.squash(failure)) })
             )
           )
         )
@@ -159,5 +173,5 @@ export const run = <T extends Driver.Types>(pool: PoolState<T>, slot: Slot<T>): 
     }
   })
 
-/** A `Closed` for a pool whose scope ended. @internal */
-export const closedError = (name: string) => new Closed({ connection: name, reason: "ScopeClosed" })
+/** A `Closed` for a pool whose scope ended: `Pool "name" is closed …`. @internal */
+export const closedError = (name: string) => new Closed({ connection: name, kind: "Pool", reason: "ScopeClosed" })

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { Alarm, Closed, Connection } from "@redial/core"
+import type { Alarm, Closed, ConnectFailed, Connection } from "@redial/core"
 import type * as Clock from "effect/Clock"
 import type * as Deferred from "effect/Deferred"
 import type * as Effect from "effect/Effect"
@@ -133,6 +133,13 @@ export interface PoolState<T extends Driver.Types> {
   idleSince: number
   generation: number
   closed: boolean
+  /**
+   * The last failed connect attempt of any slot, since a slot last put a connection into service:
+   * the cause of a wait that ends while no connection is up.
+   */
+  lastConnectError: ConnectFailed | undefined
+  /** Done when a slot first puts a connection into service, or failed when every slot stopped. */
+  readonly up: Deferred.Deferred<void, Closed>
   /** Runs an effect in the pool's scope, in the background (pings, disconnects). */
   readonly fork: (effect: Effect.Effect<void>) => void
 }

@@ -30,11 +30,13 @@ const shedError = <T extends Driver.Types>(pool: PoolState<T>, waited: number): 
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
   try {
+    const connected = Slot.connected(pool)
     return new Dropped({
       pool: pool.name,
       reason: "QueueTimeout",
       waited: Duration.millis(waited),
-      connected: Slot.connected(pool)
+      connected,
+      cause: connected === 0 ? pool.lastConnectError : undefined
     })
   } finally {
     Error.stackTraceLimit = limit
@@ -63,8 +65,14 @@ const drop = <T extends Driver.Types>(pool: PoolState<T>, waiter: PoolWaiter<T>,
   waiter.resume(Effect.fail(shedError(pool, now - waiter.sent)))
 }
 
+/** A request's deadline passed in the queue; while no connection is up, its cause is the last connect error. */
 const queueTimeout = <T extends Driver.Types>(pool: PoolState<T>) =>
-  new Timeout({ connection: pool.name, operation: "queue", duration: Duration.millis(pool.settings.timeout) })
+  new Timeout({
+    connection: pool.name,
+    operation: "queue",
+    duration: Duration.millis(pool.settings.timeout),
+    cause: Slot.connected(pool) === 0 ? pool.lastConnectError : undefined
+  })
 
 const reportLeak = <T extends Driver.Types>(pool: PoolState<T>, co: CheckoutState<T>, now: number) =>
   Metric.increment(pool.metrics.leaks).pipe(
@@ -72,9 +80,10 @@ const reportLeak = <T extends Driver.Types>(pool: PoolState<T>, co: CheckoutStat
       Effect.logWarning(
         `redial: pool "${pool.name}": a connection has been checked out for ${
           Math.round(now - co.sent)
-        } ms (leakTimeout ${pool.settings.leakTimeout} ms)`,
-        co.takenAt ?? ""
-      ).pipe(Effect.annotateLogs({ pool: pool.name }))
+        } ms (leakTimeout ${pool.settings.leakTimeout} ms)`
+      ).pipe(
+        Effect.annotateLogs(co.takenAt === undefined ? { pool: pool.name } : { pool: pool.name, takenAt: co.takenAt })
+      )
     )
   )
 
@@ -93,7 +102,8 @@ const ping = <T extends Driver.Types>(pool: PoolState<T>, slot: PoolState<T>["sl
         duration: Duration.millis(pool.settings.pingTimeout),
         onTimeout: () =>
           new Timeout({
-            connection: pool.name,
+            // the ping of one slot's connection: named as that connection ("orders[2]")
+            connection: `${pool.name}[${slot.index}]`,
             operation: "ping",
             duration: Duration.millis(pool.settings.pingTimeout)
           })
