@@ -57,9 +57,12 @@ export interface LiveChannel {
 /**
  * How to make a channel. `make` decodes the plain values with `@redial/core`'s `Options` and
  * fails with an `InvalidOption` naming the bad one (`address[1]`, `keepAlive.interval`): an
- * address that is not `"host:port"` (it is never quoted: a malformed one may hold credentials),
- * an empty `name`, and a timeout, deadline or keepalive time that is NaN or below 1 ms;
- * `defaultDeadline` and `keepAlive` must be finite.
+ * address that is not `"host:port"` with a host name, an IPv4 address or a bracketed IPv6
+ * address and a port from 1 to 65535 (it is never quoted: a malformed one may hold
+ * credentials), an empty `name`, a timeout, deadline or keepalive time that is NaN or below
+ * 1 ms, and a keepalive time or `defaultDeadline` above 2^31−1 ms (about 24.8 days: Node fires
+ * a longer timer after 1 ms, and grpc-js rejects a far deadline from inside a promise).
+ * `keepAlive` times must be finite; an infinite `defaultDeadline` is no deadline.
  *
  * @since 0.1.0
  * @category models
@@ -96,11 +99,14 @@ export interface Options {
   readonly connectTimeout?: Duration.DurationInput
   /** Connect at once (default) or on `connect` / the first `await`. */
   readonly autoConnect?: boolean
-  /** HTTP/2 keepalive pings: a ping after `interval` without data; no answer in `timeout` (default 10 s) = lost. Off by default. */
+  /**
+   * HTTP/2 keepalive pings: a ping after `interval` without data; no answer in `timeout`
+   * (default 10 s) = lost. Off by default and with `false`; each time from 1 ms to 2^31−1 ms.
+   */
   readonly keepAlive?: { readonly interval: Duration.DurationInput; readonly timeout?: Duration.DurationInput } | false
   /** The timeout of `await()` when none is given; default 10 s (Chronicle's `connect/1`). */
   readonly awaitTimeout?: Duration.DurationInput
-  /** The deadline of calls that set none; default none. */
+  /** The deadline of calls that set none; default none (as `Duration.infinity`); at most 2^31−1 ms. */
   readonly defaultDeadline?: Duration.DurationInput
   /** The name in logs, metrics, spans and errors; default `"grpc"`. */
   readonly name?: string

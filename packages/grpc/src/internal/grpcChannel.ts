@@ -14,6 +14,7 @@ import { ChannelFailure, type ChannelState, ChannelStateChanged } from "../GrpcE
 import * as AttemptSockets from "./attemptCredentials.js"
 import { fromSettings } from "./fromSettings.js"
 import { parse } from "./grpcConnectionString.js"
+import * as limits from "./limits.js"
 
 const ConnectivityState = grpc.connectivityState
 
@@ -133,18 +134,9 @@ const isSettings = (input: unknown): input is GrpcConnectionString.Settings =>
 const dropUndefined = <A extends object>(input: A): Partial<A> =>
   Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as Partial<A>
 
-// An address is "host:port" or "[v6]:port". It is never quoted in an error: a malformed one may
-// be a URL with credentials in it.
-const HOST_PORT = /^(\[[0-9a-fA-F:.%\w]+\]|[^\s:/[\]]+):(\d{1,5})$/
-
-const hostPort = Options.nonEmptyString.pipe(Options.check((address: string) => {
-  const match = HOST_PORT.exec(address)
-  return match === null
-    ? { reason: "Invalid", detail: "must be \"host:port\" (not a URL)" }
-    : Number(match[2]) > 65535
-    ? { reason: "OutOfRange", detail: "must have a port of at most 65535" }
-    : undefined
-}))
+// An address is "host:port" or "[v6]:port", with a port from 1 to 65535 (limits.ts). It is never
+// quoted in an error: a malformed one may be a URL with credentials in it.
+const hostPort = Options.nonEmptyString.pipe(Options.check(limits.addressIssue))
 
 const Addresses = Schema.Array(hostPort).pipe(
   Options.check((addresses: ReadonlyArray<string>) =>
@@ -152,8 +144,8 @@ const Addresses = Schema.Array(hostPort).pipe(
   )
 )
 
-// Timers round anything below 1 ms to 0, and grpc-js takes whole milliseconds.
-const delay = Options.duration({ min: "1 millis" })
+// Timers round anything below 1 ms to 0, and grpc-js takes whole milliseconds. Keepalive times
+// and deadlines are grpc-js timers: at most 2^31-1 ms (limits.ts).
 const timeout = Options.duration({ min: "1 millis", finite: false })
 
 /** The channel's options that are plain values, decoded with their defaults. @internal */
@@ -161,10 +153,10 @@ export const Settings = Schema.Struct({
   name: Schema.optionalWith(Options.nonEmptyString, { default: () => "grpc" }),
   connectTimeout: Schema.optionalWith(timeout, { default: () => DEFAULT_CONNECT_TIMEOUT }),
   awaitTimeout: Schema.optionalWith(timeout, { default: () => DEFAULT_AWAIT_TIMEOUT }),
-  defaultDeadline: Schema.optional(delay),
+  defaultDeadline: Schema.optional(limits.deadline),
   keepAlive: Schema.optional(Schema.Struct({
-    interval: delay,
-    timeout: Schema.optionalWith(delay, { default: () => DEFAULT_KEEPALIVE_TIMEOUT })
+    interval: limits.timer,
+    timeout: Schema.optionalWith(limits.timer, { default: () => DEFAULT_KEEPALIVE_TIMEOUT })
   }))
 })
 
@@ -243,6 +235,8 @@ export const make = (
     const name = decoded.name
     const settings = {
       ...decoded,
+      // An infinite deadline is none.
+      defaultDeadline: limits.finiteDeadline(decoded.defaultDeadline),
       channelOptions: channelOptions(options, decoded),
       credentials: yield* Effect.try({
         try: () => credentials(options),
