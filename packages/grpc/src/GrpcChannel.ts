@@ -95,6 +95,13 @@ export interface Options {
   readonly channelOptions?: grpc.ChannelOptions
   /** The reconnect policy: any `Schedule`; default `Reconnect.randomExponential()`. See the presets. */
   readonly policy?: Schedule.Schedule<unknown, unknown>
+  /**
+   * How long a connection must stay up to count as a successful connect (core's `minUptime`;
+   * default 5 s, zero counts every connection). One dropped sooner (a server that accepts and
+   * then resets, a proxy that drops each connection) counts as a failed attempt, so the policy's
+   * delay applies before the next one instead of reconnecting at once in a loop.
+   */
+  readonly minUptime?: Duration.DurationInput
   /** How long one connect attempt may take to reach READY; default 10 s. */
   readonly connectTimeout?: Duration.DurationInput
   /** Connect at once (default) or on `connect` / the first `await`. */

@@ -216,6 +216,27 @@ describe("GrpcChannel", () => {
       yield* connected(channel)
     }))
 
+  it.scopedLive("minUptime is core's: a connection dropped sooner backs off; with 0 it reconnects at once", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const proxy = yield* FaultProxy.make({ target: { port: server.port } })
+      const afterCut = (minUptime: Duration.DurationInput) =>
+        Effect.scoped(Effect.gen(function*() {
+          const { channel } = yield* setup(proxy.address, { policy: Reconnect.fixed("1 second"), minUptime })
+          yield* connected(channel)
+          const next = yield* Effect.fork(TestTime.awaitStatus(channel, (s) => s._tag !== "Connected"))
+          yield* TestTime.settle()
+          yield* proxy.cut
+          return yield* Fiber.join(next)
+        }))
+      const early = yield* afterCut("1 minute")
+      expect(early._tag).toBe("Backoff")
+      expect(early._tag === "Backoff" && Duration.toMillis(early.delay)).toBe(1000)
+      expect(yield* afterCut(0)).toMatchObject({ _tag: "Connecting", attempt: 1 })
+      const invalid = yield* Effect.flip(GrpcChannel.make({ address: "127.0.0.1:1", minUptime: Duration.infinity }))
+      expect(invalid).toMatchObject({ _tag: "InvalidOption", option: "minUptime", reason: "OutOfRange" })
+    }))
+
   it.scopedLive("sends call credentials that the server sees", () =>
     Effect.gen(function*() {
       const server = yield* TS.TestServer.make()

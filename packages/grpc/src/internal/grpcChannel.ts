@@ -153,6 +153,7 @@ export const Settings = Schema.Struct({
   name: Schema.optionalWith(Options.nonEmptyString, { default: () => "grpc" }),
   connectTimeout: Schema.optionalWith(timeout, { default: () => DEFAULT_CONNECT_TIMEOUT }),
   awaitTimeout: Schema.optionalWith(timeout, { default: () => DEFAULT_AWAIT_TIMEOUT }),
+  minUptime: Schema.optional(Options.duration({ min: 0 })),
   defaultDeadline: Schema.optional(limits.deadline),
   keepAlive: Schema.optional(Schema.Struct({
     interval: limits.timer,
@@ -229,6 +230,7 @@ export const make = (
       name: options.name,
       connectTimeout: options.connectTimeout,
       awaitTimeout: options.awaitTimeout,
+      minUptime: options.minUptime,
       defaultDeadline: options.defaultDeadline,
       keepAlive: options.keepAlive || undefined
     })
@@ -296,6 +298,7 @@ export const make = (
         ),
       policy: options.policy ?? Reconnect.defaultPolicy,
       connectTimeout: settings.connectTimeout,
+      ...(settings.minUptime === undefined ? {} : { minUptime: settings.minUptime }),
       autoConnect: options.autoConnect ?? true
     })
 
