@@ -6,12 +6,12 @@
  *
  * @example
  * ```ts
- * import { Pool } from "@redial/pool"
+ * import { Pool, TestDriver } from "@redial/pool"
  * import { Effect, Stream } from "effect"
  *
- * declare const driver: Pool.Driver<MyTypes>
- *
  * const program = Effect.gen(function*() {
+ *   // the in-memory database of tests; a real driver (e.g. @redial/postgres) is used the same way
+ *   const driver = yield* TestDriver.make()
  *   const pool = yield* Pool.make(driver, { size: 10, name: "orders" })
  *   yield* pool.transaction((conn) =>
  *     Effect.gen(function*() {
@@ -21,6 +21,8 @@
  *     })
  *   )
  * }).pipe(Effect.scoped)
+ *
+ * Effect.runPromise(program)
  * ```
  *
  * @since 0.1.0
