@@ -370,12 +370,16 @@ export type CallError = GrpcStatusError | Timeout | NotConnected | Closed | Grpc
  *
  * @example
  * ```ts
- * import { GrpcClient } from "@redial/grpc"
+ * import * as grpc from "@grpc/grpc-js"
+ * import { GrpcClient, GrpcError } from "@redial/grpc"
  * import { Effect } from "effect"
  *
- * declare const call: Effect.Effect<string, GrpcClient.CallError>
  * // NotConnected or Unavailable, whichever the timing of the outage gave
+ * const call: Effect.Effect<string, GrpcClient.CallError> = Effect.fail(
+ *   new GrpcError.Unavailable({ channel: "events", method: "/events.Events/Read", details: "", metadata: new grpc.Metadata() })
+ * )
  * const handled = call.pipe(Effect.catchIf(GrpcClient.isRetryable, () => Effect.succeed("later")))
+ * Effect.runPromise(handled).then(console.log) // "later"
  * ```
  *
  * @since 0.1.0

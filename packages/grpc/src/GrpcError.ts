@@ -6,14 +6,19 @@
  *
  * @example
  * ```ts
+ * import * as grpc from "@grpc/grpc-js"
  * import { GrpcError } from "@redial/grpc"
  * import { Effect } from "effect"
  *
- * declare const call: Effect.Effect<string, GrpcError.GrpcStatusError>
+ * // a call that ended with UNAVAILABLE, as a client's call does
+ * const call: Effect.Effect<string, GrpcError.GrpcStatusError> = Effect.fail(
+ *   new GrpcError.Unavailable({ channel: "events", method: "/events.Events/Read", details: "", metadata: new grpc.Metadata() })
+ * )
  * const handled = call.pipe(
  *   Effect.catchTag("NotFound", () => Effect.succeed("absent")),
  *   Effect.catchIf((e) => e.retryable, (e) => Effect.logWarning(`retry later: ${e.message}`))
  * )
+ * Effect.runPromise(handled)
  * ```
  *
  * @since 0.1.0
