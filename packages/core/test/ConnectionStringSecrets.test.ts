@@ -214,6 +214,13 @@ describe("ConnectionString: the helpers the adapters share", () => {
     expect(ConnectionString.redact("amqp://[::1]:0/a")).toBe("amqp://[::1]:0/a")
   })
 
+  it("a secret option's name with whitespace around it is still a secret's name", () => {
+    expect(ConnectionString.redact("amqp://h?%20token%20=t0k&x=1")).toBe("amqp://h?%20token%20=***&x=1")
+    expect(ConnectionString.redact("amqp://h? apiKey\t=k3y&x=%zz")).not.toContain("k3y")
+    const cs = Either.getOrThrow(ConnectionString.parseEither("amqp://h?%20password=pw"))
+    expect(ConnectionString.secretsOf(cs).contains("pw")).toBe(true)
+  })
+
   const spec = {
     heartbeat: ConnectionString.integerParam("heartbeat", { min: 0, max: 3600 }),
     tls: ConnectionString.booleanParam("tls"),

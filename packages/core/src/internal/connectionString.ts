@@ -501,10 +501,13 @@ export const defaultSecretParams: ReadonlyArray<string> = [
   "certificatePassword"
 ]
 
-/** A test for the names of secret parameters, compared with `normalizeKey`. */
+/**
+ * A test for the names of secret parameters, compared with `normalizeKey`. Whitespace around a
+ * name is ignored: ` apiKey ` is still a secret's name, whatever a reader then makes of it.
+ */
 const secretParamTest = (names: Iterable<string> | undefined): (name: string) => boolean => {
   const set = new Set(Array.from(names ?? defaultSecretParams, text.normalizeKey))
-  return (name) => set.has(text.normalizeKey(name))
+  return (name) => set.has(text.normalizeKey(name.trim()))
 }
 
 const isDefaultSecretParam = secretParamTest(undefined)
