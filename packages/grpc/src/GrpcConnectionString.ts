@@ -22,9 +22,9 @@
  * | `tlsCAFile`            | a file path                                    | none     |
  * | `userCertFile`         | a file path (with `userKeyFile`)               | none     |
  * | `userKeyFile`          | a file path (with `userCertFile`)              | none     |
- * | `keepAliveInterval`    | milliseconds, `-1` disables                    | `10000`  |
- * | `keepAliveTimeout`     | milliseconds, `-1` disables                    | `10000`  |
- * | `defaultDeadline`      | milliseconds, ≥ 1                              | `10000`  |
+ * | `keepAliveInterval`    | milliseconds, 1 to 2^31−1; `-1` disables       | `10000`  |
+ * | `keepAliveTimeout`     | milliseconds, 1 to 2^31−1; `-1` for none       | `10000`  |
+ * | `defaultDeadline`      | milliseconds, 1 to 2^31−1                      | `10000`  |
  * | `nodePreference`       | `leader`, `follower`, `random`, `read_only_replica` | `leader` |
  * | `maxDiscoverAttempts`  | a whole number ≥ 1                             | `10`     |
  * | `discoveryInterval`    | milliseconds, ≥ 0                              | `100`    |
@@ -36,6 +36,17 @@
  * Spear (Elixir) reads `tls`, `keepAliveInterval` and `keepAliveTimeout` from the
  * same strings, with the same meaning.
  *
+ * - Whitespace around the string, the user info, each host, each option name and each option
+ *   value is ignored, as the KurrentDB client trims it, so a string may be written over several
+ *   lines (`THROWOnAppendFailure=false      &   KEEPALIVEinterval=200`); a line break inside a
+ *   value is kept. Chronicle strings are read as written.
+ * - A host is a host name (labels of letters, digits, `-` and `_`; a name in another script such
+ *   as `морда-кошки.ru` too), an IPv4 address or an IPv6 address in brackets: the rule
+ *   `GrpcChannel.make` applies. `host1;host2` and `kurrentdb://throwOnAppendFailure=false` (its
+ *   `?` missing) are errors, not hosts.
+ * - A raw `@` in the user name or password is an error (write `%40`): the KurrentDB client ends
+ *   the user info at the first `@`, core's parser at the last, so such a string would mean other
+ *   credentials to each.
  * - Option names ignore case, `_` and `-` (`keep_alive_interval`,
  *   `KEEP-ALIVE-INTERVAL`); when a name is given twice the last value wins.
  * - Booleans are exactly `true` or `false`, lowercase, as the KurrentDB client
@@ -48,7 +59,10 @@
  *   without `tls` talks TLS and a plaintext connection is always asked for.
  * - **`-1` disables keepalive**: `keepAliveInterval` / `keepAliveTimeout` are
  *   `Option<Duration>`, and `-1` is `Option.none()` (no pings, or no timeout on a
- *   ping). Both the KurrentDB client and Spear read `-1` this way.
+ *   ping: the channel then waits 2^31−1 ms, the longest timer Node runs). Both the
+ *   KurrentDB client and Spear read `-1` this way. `0` is an error, as in
+ *   `GrpcChannel.make`: every range here is the one `make` takes, so a string that
+ *   parses never fails there.
  * - `discover` (`+discover`, or `dnsDiscover=true`): the hosts are gossip seeds,
  *   asked for the cluster's members, and `nodePreference` picks the node. Without
  *   it, one host is a single node and several hosts are nodes tried in order
@@ -101,7 +115,10 @@ import * as chronicle from "./internal/connectionString/chronicle.js"
 import { unsupportedScheme } from "./internal/connectionString/common.js"
 import * as internalError from "./internal/connectionString/error.js"
 import * as esdb from "./internal/connectionString/esdb.js"
+import * as Host from "./internal/connectionString/host.js"
 import * as print from "./internal/connectionString/print.js"
+import * as trim from "./internal/connectionString/trim.js"
+import { MAX_TIMER_MILLIS } from "./internal/limits.js"
 
 // ---------------------------------------------------------------------------
 // Models
@@ -115,6 +132,10 @@ const FiniteDuration = Schema.DurationFromSelf.pipe(
   Schema.filter((d) => Duration.isFinite(d) || "a finite duration")
 )
 const PositiveDuration = FiniteDuration.pipe(Schema.greaterThanDuration(0))
+// A timer the channel runs, as GrpcChannel.make takes it (limits.ts): 1 ms to 2^31−1 ms.
+const TimerDuration = FiniteDuration.pipe(
+  Schema.betweenDuration(Duration.millis(1), Duration.millis(MAX_TIMER_MILLIS))
+)
 
 /**
  * The default port of KurrentDB / EventStoreDB: 2113.
@@ -141,14 +162,20 @@ export const chronicleDefaultPort: number = chronicle.defaultPort
 export const Port = Schema.Int.pipe(Schema.between(1, 65535))
 
 /**
- * One host with its port (the default port filled in). An IPv6 address has no
- * brackets (`::1`, `fe80::1%eth0`).
+ * One host with its port (the default port filled in). The host is a host name or
+ * an IP address, by the rule `GrpcChannel.make` applies to addresses; an IPv6
+ * address has no brackets (`::1`, `fe80::1%eth0`).
  *
  * @since 0.1.0
  * @category models
  */
 export const Endpoint = Schema.Struct({
-  host: Schema.NonEmptyString,
+  host: Schema.String.pipe(
+    Schema.filter((host) => Option.getOrUndefined(Host.check(host)), {
+      identifier: "Host",
+      description: "a host name or an IP address"
+    })
+  ),
   port: Port
 })
 
@@ -262,9 +289,9 @@ export class EsdbSettings extends Schema.TaggedClass<EsdbSettings>()("EsdbSettin
   tlsVerifyCert: Schema.Boolean.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => true)),
   tlsCAFile: optional(Schema.OptionFromSelf(Schema.NonEmptyString), Option.none<string>),
   userCertificate: optional(Schema.OptionFromSelf(UserCertificate), Option.none<UserCertificate>),
-  keepAliveInterval: optional(Schema.OptionFromSelf(FiniteDuration), () => Option.some(Duration.seconds(10))),
-  keepAliveTimeout: optional(Schema.OptionFromSelf(FiniteDuration), () => Option.some(Duration.seconds(10))),
-  defaultDeadline: optional(PositiveDuration, () => Duration.seconds(10)),
+  keepAliveInterval: optional(Schema.OptionFromSelf(TimerDuration), () => Option.some(Duration.seconds(10))),
+  keepAliveTimeout: optional(Schema.OptionFromSelf(TimerDuration), () => Option.some(Duration.seconds(10))),
+  defaultDeadline: optional(TimerDuration, () => Duration.seconds(10)),
   nodePreference: optional(NodePreference, (): NodePreference => "leader"),
   maxDiscoverAttempts: optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)), () => 10),
   discoveryInterval: optional(FiniteDuration, () => Duration.millis(100)),
@@ -456,14 +483,31 @@ export type GrpcConnectionStringError = internalError.GrpcConnectionStringError
 const parseWith = <A>(
   input: string | Redacted.Redacted<string>,
   from: (cs: CoreConnectionString.ConnectionString) => Either.Either<A, GrpcConnectionStringError>
-): Either.Either<A, GrpcConnectionStringError> =>
-  Either.flatMap(
+): Either.Either<A, GrpcConnectionStringError> => {
+  const raw = typeof input === "string" ? input : Redacted.value(input)
+  if (!esdb.isScheme(trim.schemeOf(raw))) {
+    return Either.flatMap(
+      Either.mapLeft(CoreConnectionString.parseEither(raw), (e) => internalError.fromCoreError(e)),
+      from
+    )
+  }
+  // A KurrentDB string is read as the KurrentDB client reads it: whitespace trimmed.
+  const trimmed = trim.trim(raw)
+  if (trim.hasSeveralAts(trimmed.text)) {
+    return internalError.fail(
+      "Credentials",
+      "the user info holds more than one \"@\" (the KurrentDB client ends it at the first, so the user name " +
+        "and password would differ there): percent-encode \"@\" in the user name and password as %40"
+    )
+  }
+  return Either.flatMap(
     Either.mapLeft(
-      CoreConnectionString.parseEither(typeof input === "string" ? input : Redacted.value(input)),
-      internalError.fromCoreError
+      CoreConnectionString.parseEither(trimmed.text),
+      (e) => internalError.fromCoreError(e, trimmed.position)
     ),
     from
   )
+}
 
 /**
  * Parses a KurrentDB / EventStoreDB connection string. A `Redacted` input (a
@@ -639,8 +683,22 @@ export const format: (self: Settings) => string = print.format
 // Schemas and Config
 // ---------------------------------------------------------------------------
 
-/** The input as a parse issue holds it: core's redaction, which masks these strings' secret options too. */
-const redact = (input: string): string => CoreConnectionString.redact(input)
+/**
+ * The input as a parse issue holds it: core's redaction, which masks these strings' secret
+ * options too. A host that core's grammar takes and this module refuses (`admin:1234,S3c;ret`)
+ * may be part of a password when there is no user info: then everything after the authority's
+ * first ":" is masked, as core masks a host it refuses itself.
+ */
+const redact = (input: string): string => {
+  const colon = trim.suspectColon(input)
+  if (colon !== -1) {
+    const result = parseEither(input)
+    if (Either.isLeft(result) && result.left.reason === "Syntax" && result.left.cause?.part === "host") {
+      return `${input.slice(0, colon + 1)}***`
+    }
+  }
+  return CoreConnectionString.redact(input)
+}
 
 const fromConfig = <A>(
   name: string,

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
 import { Timeout } from "@redial/core"
-import { Effect, FiberRef, HashSet, Logger, Redacted } from "effect"
+import { Duration, Effect, FiberRef, HashSet, Logger, LogLevel, Redacted } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { GrpcChannel, GrpcClient, GrpcConnectionString } from "../src/index.js"
+import { defaultApiKeyHeader, fromSettings } from "../src/internal/fromSettings.js"
 import { makeCertificates } from "./support/certificates.js"
 import * as TS from "./support/testServer.js"
 
@@ -30,16 +31,60 @@ describe("GrpcChannel from a connection string", () => {
       expect(reply.metadata["authorization"]).toBe(basic("admin", "changeit"))
     }))
 
-  it.scopedLive("chronicle:// with an apiKey: the key is sent in x-api-key (or the header configured)", () =>
+  it.scopedLive("chronicle:// with an apiKey: the key is sent in the header configured", () =>
     Effect.gen(function*() {
       const server = yield* TS.TestServer.make()
-      const first = yield* channelOn(`chronicle://${server.address}?disableTls=true&apiKey=k3y`)
-      expect((yield* first.client.unary("Echo", { message: "a" })).metadata["x-api-key"]).toBe("k3y")
-      const second = yield* channelOn(`chronicle://${server.address}?disableTls=true&apiKey=k3y`, {
-        apiKeyHeader: "api-key"
-      })
-      expect((yield* second.client.unary("Echo", { message: "b" })).metadata["api-key"]).toBe("k3y")
+      for (const header of ["api-key", "x-api-key", "authorization-key"]) {
+        const { client } = yield* channelOn(`chronicle://${server.address}?disableTls=true&apiKey=k3y`, {
+          apiKeyHeader: header
+        })
+        const metadata = (yield* client.unary("Echo", { message: header })).metadata
+        expect(metadata[header]).toBe("k3y")
+      }
     }))
+
+  it.scopedLive("a Chronicle apiKey goes in api-key by default, the header Cratis' clients send", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const settings = yield* GrpcConnectionString.parseChronicle(
+        `chronicle://${server.address}?disableTls=true&apiKey=k3y`
+      )
+      const channel = yield* GrpcChannel.make({ ...(yield* fromSettings(settings)), connectTimeout: "2 seconds" })
+      yield* channel.await({ timeout: "10 seconds" })
+      const metadata = (yield* GrpcClient.makeWith(channel, service).unary("Echo", { message: "a" })).metadata
+      expect(metadata["api-key"]).toBe("k3y")
+      expect(metadata["x-api-key"]).toBeUndefined()
+      expect(defaultApiKeyHeader).toBe("api-key")
+    }))
+
+  it.effect("keepalive from the string: -1 for the timeout is the longest timer Node has; make takes the extremes", () =>
+    Effect.gen(function*() {
+      const options = yield* fromSettings(
+        yield* GrpcConnectionString.parseEsdb("esdb://h?keepAliveInterval=2147483647&keepAliveTimeout=-1")
+      )
+      expect(options.keepAlive).toEqual({
+        interval: Duration.millis(2_147_483_647),
+        timeout: Duration.millis(2_147_483_647)
+      })
+      expect((yield* fromSettings(yield* GrpcConnectionString.parseEsdb("esdb://h?keepAliveInterval=-1"))).keepAlive)
+        .toBe(false)
+      // A host name in another script is dialled in its punycode form, which make's address check takes.
+      const unicode = yield* fromSettings(yield* GrpcConnectionString.parseEsdb("esdb://морда-кошки.ru,h2:2114"))
+      expect(unicode.address).toEqual(["xn----7sblsjajqep7g.ru:2113", "h2:2114"])
+      // A string that parses never fails GrpcChannel.make on a range.
+      for (
+        const query of [
+          "keepAliveInterval=1&keepAliveTimeout=1&defaultDeadline=1",
+          "keepAliveInterval=2147483647&keepAliveTimeout=2147483647&defaultDeadline=2147483647"
+        ]
+      ) {
+        const channel = yield* GrpcChannel.make({
+          connectionString: `esdb://127.0.0.1:1,морда-кошки.ru:1?tls=false&${query}`,
+          policy: GrpcChannel.spearPolicy
+        })
+        yield* channel.close
+      }
+    }).pipe(Effect.scoped))
 
   it.scopedLive("chronicle:// with client credentials sends them as basic auth", () =>
     Effect.gen(function*() {
@@ -138,7 +183,11 @@ describe("GrpcChannel from a connection string", () => {
         })
         yield* Effect.sleep("700 millis")
         yield* channel.close
-      }).pipe(Effect.locallyWith(FiberRef.currentLoggers, HashSet.add(logger)))
+      }).pipe(
+        Effect.locallyWith(FiberRef.currentLoggers, () => HashSet.make(logger)),
+        // Status transitions are logged at Debug: read every level.
+        Logger.withMinimumLogLevel(LogLevel.All)
+      )
       expect(lines.length).toBeGreaterThan(0)
       for (const line of lines) expect(line).not.toContain("hunter2")
       // and the parsed settings print without it

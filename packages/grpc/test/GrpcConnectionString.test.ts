@@ -308,13 +308,15 @@ describe("GrpcConnectionString: esdb:// and kurrentdb://", () => {
         userCertificate: { certFile: "user.crt", keyFile: "user.key" }
       }],
       ["keepAliveInterval=20000", { keepAliveInterval: 20_000 }],
-      ["keepAliveInterval=0", { keepAliveInterval: 0 }],
+      ["keepAliveInterval=2147483647", { keepAliveInterval: 2_147_483_647 }],
       ["keepAliveInterval=010", { keepAliveInterval: 10 }],
       ["keepAliveInterval=-1", { keepAliveInterval: null }],
       ["keepAliveTimeout=5000", { keepAliveTimeout: 5_000 }],
       ["keepAliveTimeout=-1", { keepAliveTimeout: null }],
+      ["keepAliveTimeout=1", { keepAliveTimeout: 1 }],
       ["defaultDeadline=1", { defaultDeadline: 1 }],
       ["defaultDeadline=60000", { defaultDeadline: 60_000 }],
+      ["defaultDeadline=2147483647", { defaultDeadline: 2_147_483_647 }],
       ["nodePreference=leader", { nodePreference: "leader" }],
       ["nodePreference=follower", { nodePreference: "follower" }],
       ["nodePreference=random", { nodePreference: "random" }],
@@ -405,6 +407,12 @@ describe("GrpcConnectionString: esdb:// and kurrentdb://", () => {
     const bool = (key: string, value: string) => [key, value, `${key} must be true or false, got "${value}"`] as const
     const ms = (key: string, min: number, value: string) =>
       [key, value, `${key} must be a whole number of milliseconds ≥ ${min}, got "${value}"`] as const
+    const keepAlive = (key: string, value: string) =>
+      [
+        key,
+        value,
+        `${key} must be -1 (disabled) or a whole number of milliseconds in 1-2147483647, got "${value}"`
+      ] as const
     const cases: ReadonlyArray<readonly [string, string, string]> = [
       bool("tls", "yes"),
       bool("tls", "TRUE"),
@@ -418,20 +426,29 @@ describe("GrpcConnectionString: esdb:// and kurrentdb://", () => {
       ["userCertFile", "", "userCertFile must be a non-empty file path, got \"\""],
       ["userKeyFile", "", "userKeyFile must be a non-empty file path, got \"\""],
       ["connectionName", "", "connectionName must be a non-empty name, got \"\""],
-      ms("keepAliveInterval", -1, "abc"),
-      ms("keepAliveInterval", -1, "-2"),
-      ms("keepAliveInterval", -1, "1.5"),
-      ms("keepAliveInterval", -1, "10ms"),
-      ms("keepAliveInterval", -1, "1e4"),
-      ms("keepAliveInterval", -1, "+5"),
-      ms("keepAliveInterval", -1, "0x10"),
-      ms("keepAliveInterval", -1, "99999999999999999999"),
-      ms("keepAliveInterval", -1, ""),
-      ms("keepAliveTimeout", -1, "-5"),
-      ms("keepAliveTimeout", -1, "ten"),
-      ms("defaultDeadline", 1, "0"),
-      ms("defaultDeadline", 1, "-1"),
-      ms("defaultDeadline", 1, "soon"),
+      keepAlive("keepAliveInterval", "abc"),
+      keepAlive("keepAliveInterval", "-2"),
+      keepAlive("keepAliveInterval", "1.5"),
+      keepAlive("keepAliveInterval", "10ms"),
+      keepAlive("keepAliveInterval", "1e4"),
+      keepAlive("keepAliveInterval", "+5"),
+      keepAlive("keepAliveInterval", "0x10"),
+      keepAlive("keepAliveInterval", "99999999999999999999"),
+      keepAlive("keepAliveInterval", ""),
+      // 0 and anything above Node's timer limit are what GrpcChannel.make refuses: one rule in both places.
+      keepAlive("keepAliveInterval", "0"),
+      keepAlive("keepAliveInterval", "2147483648"),
+      keepAlive("keepAliveTimeout", "0"),
+      keepAlive("keepAliveTimeout", "2147483648"),
+      keepAlive("keepAliveTimeout", "-5"),
+      keepAlive("keepAliveTimeout", "ten"),
+      ...["0", "-1", "soon", "2147483648"].map((value) =>
+        [
+          "defaultDeadline",
+          value,
+          `defaultDeadline must be a whole number of milliseconds in 1-2147483647, got "${value}"`
+        ] as const
+      ),
       ms("discoveryInterval", 0, "-1"),
       ms("discoveryInterval", 0, "fast"),
       [
@@ -536,6 +553,135 @@ describe("GrpcConnectionString: esdb:// and kurrentdb://", () => {
       expect(errorOf("esdb://localhost?disableTls=true").reason).toBe("UnknownKey")
       expect(errorOf("esdb://localhost?apiKey=k").reason).toBe("UnknownKey")
     })
+  })
+})
+
+describe("GrpcConnectionString: whitespace, as the KurrentDB client trims it", () => {
+  it("trims whitespace around the string, each host, each name and each value", () => {
+    const settings = esdbOk(
+      "  kurrentdb://  admin:changeit  @  node1 , node2:2114\t?  tls = false &\n keepAliveInterval=\t-1  \n"
+    )
+    expect(settings.hosts).toEqual([{ host: "node1", port: 2113 }, { host: "node2", port: 2114 }])
+    expect(Option.map(settings.credentials, (c) => [c.username, Redacted.value(c.password)])).toEqual(
+      Option.some(["admin", "changeit"])
+    )
+    expect(settings.tls).toBe(false)
+    expect(Option.isNone(settings.keepAliveInterval)).toBe(true)
+    expect(String(settings)).toBe("kurrentdb://admin:***@node1:2113,node2:2114?tls=false&keepAliveInterval=-1")
+  })
+
+  it("reads a string written over several lines; a line break inside a value is kept", () => {
+    const settings = esdbOk(
+      "esdb://node1\n  ?tls=false\n  &connectionName=first\n    second\n  &nodePreference=follower\n"
+    )
+    expect(settings.connectionName).toEqual(Option.some("first\n    second"))
+    expect(settings.nodePreference).toBe("follower")
+    // and prints it percent-encoded, so the printed string parses back to the same settings
+    expect(String(settings)).toBe(
+      "esdb://node1:2113?tls=false&nodePreference=follower&connectionName=first%0A%20%20%20%20second"
+    )
+    expect(sameEsdb(esdbOk(String(settings)), settings)).toBe(true)
+  })
+
+  it("drops a pair that is only whitespace, as an empty one", () => {
+    expect(esdbOk("esdb://h?tls=false&   &\n&keepAliveInterval=-1").tls).toBe(false)
+  })
+
+  it("keeps whitespace inside a host entry: \"host :2113\" is an error, not the host \"host \"", () => {
+    const error = errorOf("esdb://node1 :2113")
+    expect(error.reason).toBe("Syntax")
+    expect(error.cause?.part).toBe("host")
+  })
+
+  it("error positions are those of the input as written, before trimming", () => {
+    const input = "esdb://   node1,   node2:99999"
+    const error = errorOf(input)
+    expect(error.cause?.position).toBe(input.indexOf("99999"))
+    expect(error.detail).toContain(`(at position ${input.indexOf("99999")})`)
+  })
+
+  it("does not trim Chronicle strings, which the KurrentDB client does not read", () => {
+    expect(errorOf("chronicle:// node1").reason).toBe("Syntax")
+    expect(errorOf("chronicle://node1?disableTls= true").reason).toBe("InvalidValue")
+  })
+
+  it("a raw \"@\" in the user info is an error: the KurrentDB client ends the credentials at the first \"@\"", () => {
+    const error = errorOf("esdb://admin:p@ss@node1")
+    expect(error.reason).toBe("Credentials")
+    expect(error.message).toContain("percent-encode \"@\"")
+    expect(error.message).not.toContain("p@ss")
+    expect(Redacted.value(Option.getOrThrow(esdbOk("esdb://admin:p%40ss@node1").credentials).password)).toBe("p@ss")
+    // Chronicle strings keep core's rule: the user info ends at the last "@".
+    expect(chronicleOk("chronicle://id:p@ss@node1").auth).toMatchObject({ _tag: "ClientCredentials", clientId: "id" })
+  })
+})
+
+describe("GrpcConnectionString: a host is a host name or an IP address", () => {
+  it.each([
+    "localhost",
+    "node-1.example.com",
+    "node_1",
+    "xn--80akhbyknj4f.xn--p1ai",
+    "морда-кошки.ru",
+    "host.123",
+    "10.0.0.1",
+    "255.255.255.255",
+    "[::1]",
+    "[fe80::1%25eth0]",
+    `${"a".repeat(63)}.com`
+  ])("%s is one", (host) => {
+    expect(esdbOk(`esdb://${host}`).hosts).toHaveLength(1)
+    expect(chronicleOk(`chronicle://${host}`).hosts).toHaveLength(1)
+  })
+
+  it.each([
+    ["host1;host2;host3", "\";\" is not allowed (hosts are separated by \",\")"],
+    ["throwOnAppendFailure=false", "\"=\" is not allowed (options go after \"?\")"],
+    ["a&b", "\"&\" is not allowed (options go after \"?\")"],
+    ["a..b", "it has an empty label"],
+    [".a", "it has an empty label"],
+    ["-a.com", "a label starts or ends with \"-\""],
+    ["a-.com", "a label starts or ends with \"-\""],
+    ["a$b", "\"$\" is not allowed"],
+    ["a*b", "\"*\" is not allowed"],
+    ["a!b", "\"!\" is not allowed"],
+    ["256.0.0.1", "it is not a valid IPv4 address"],
+    ["10.0.0", "it is not a valid IPv4 address"],
+    ["010.0.0.1", "it is not a valid IPv4 address"],
+    ["2113", "it is not a valid IPv4 address"],
+    ["example.com.", "it has an empty label"],
+    [`${"a".repeat(64)}.com`, "a label is longer than 63 characters"],
+    [Array.from({ length: 64 }, () => "abc").join("."), "it is longer than 253 characters"]
+  ])("%s is not: %s", (host, why) => {
+    for (const input of [`esdb://${host}?tls=false`, `chronicle://${host}`, `esdb://ok,${host}`]) {
+      const error = errorOf(input)
+      expect(error.reason).toBe("Syntax")
+      expect(error.cause).toBeInstanceOf(ConnectionString.ConnectionStringError)
+      expect(error.cause?.part).toBe("host")
+      expect(error.detail).toContain(why)
+      expect(isRedialError(error)).toBe(true)
+    }
+  })
+
+  it("names the host it refuses, unless it may be part of a password", () => {
+    expect(errorOf("esdb://ok,a;b").message).toBe(
+      "Invalid connection string: host \"a;b\" is not a valid host name or IP address: " +
+        "\";\" is not allowed (hosts are separated by \",\")"
+    )
+    // "admin:1234,S3c;ret" may be "user:password" without its "@host": the second host is not shown.
+    const error = errorOf("esdb://admin:1234,S3c;ret")
+    expect(error.message).toContain("host 2 of 2 (not shown")
+    expect(error.message).not.toContain("S3c")
+    // With user info, nothing after the "@" is a password.
+    expect(errorOf("esdb://admin:pw@h:1,a;b").message).toContain("host \"a;b\"")
+  })
+
+  it("the settings' own Schema refuses the same hosts", () => {
+    expect(() => GrpcConnectionString.EsdbSettings.make({ hosts: [{ host: "a;b", port: 2113 }] })).toThrow()
+    expect(() => GrpcConnectionString.ChronicleSettings.make({ hosts: [{ host: "a b", port: 35000 }] })).toThrow()
+    expect(() => GrpcConnectionString.EsdbSettings.make({ hosts: [{ host: "fe80::1%eth0", port: 2113 }] })).not
+      .toThrow()
+    expect(() => GrpcConnectionString.EsdbSettings.make({ hosts: [{ host: "h:1", port: 2113 }] })).toThrow()
   })
 })
 
@@ -1138,7 +1284,7 @@ describe("GrpcConnectionString: properties", () => {
       fc.domain(),
       fc.ipV4(),
       fc.ipV6(),
-      fc.tuple(fc.ipV6(), fc.stringMatching(/^[A-Za-z0-9._~-]{1,6}$/)).map(([address, zone]) => `${address}%${zone}`)
+      fc.tuple(fc.ipV6(), fc.stringMatching(/^[A-Za-z0-9.-]{1,6}$/)).map(([address, zone]) => `${address}%${zone}`)
     ),
     port: fc.integer({ min: 1, max: 65535 })
   })
@@ -1157,8 +1303,8 @@ describe("GrpcConnectionString: properties", () => {
     tlsVerifyCert: fc.boolean(),
     tlsCAFile: option(text),
     userCertificate: option(fc.record({ certFile: text, keyFile: text })),
-    keepAliveInterval: option(millis(0)),
-    keepAliveTimeout: option(millis(0)),
+    keepAliveInterval: option(fc.integer({ min: 1, max: 2_147_483_647 }).map(Duration.millis)),
+    keepAliveTimeout: option(fc.integer({ min: 1, max: 2_147_483_647 }).map(Duration.millis)),
     defaultDeadline: millis(1),
     nodePreference: fc.constantFrom(...GrpcConnectionString.NodePreference.literals),
     maxDiscoverAttempts: fc.integer({ min: 1, max: 1000 }),

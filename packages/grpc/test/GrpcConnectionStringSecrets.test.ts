@@ -70,7 +70,16 @@ describe("GrpcConnectionString: a user:password without @host is never shown", (
     "esdb://admin:S3cret@h:bad?tls=S3cret",
     "esdb://admin:S3c?ret@h",
     "esdb://h?apiKey=S3cret\ud800",
-    "chronicle://h?apiKey=S3cret&x=%zz&y=S3cret"
+    "chronicle://h?apiKey=S3cret&x=%zz&y=S3cret",
+    // whitespace, and hosts that are not host names
+    "chronicle://h? apiKey=S3cret&x=1",
+    "chronicle://h?apiKey =S3cret&x=%zz",
+    "esdb://h? apiKey = S3cret ",
+    "kurrentdb://  admin : S3cret  @ h;x",
+    "esdb://admin:1234,S3cret;x",
+    "esdb://admin:1234,h, S3cret=x",
+    "esdb://admin:p@S3cret@h",
+    "esdb://admin:S3cret@@h\n?tls=false"
   ])("%s", (input) => {
     const texts = [...everything(input), ...channelError(input)]
     expect(texts.length).toBeGreaterThan(0)
@@ -164,7 +173,14 @@ describe("GrpcConnectionString: linear time", () => {
     ["repeated secret options", (n) => `chronicle://h?${"apiKey=ab&".repeat(n / 10)}disableTls=x`],
     ["secret options in a broken string", (n) => `chronicle://h?${"apiKey=ab&".repeat(n / 10)}x=%zz`],
     ["an unknown option after secrets", (n) => `chronicle://h?${"apiKey=ab&".repeat(n / 10)}${"y".repeat(n)}=1`],
-    ["a user:password without @host", (n) => `esdb://admin:${"s".repeat(n)}`]
+    ["a user:password without @host", (n) => `esdb://admin:${"s".repeat(n)}`],
+    ["hosts with whitespace around them", (n) => `esdb://${" h ,".repeat(n / 4)}h`],
+    ["options with whitespace around them", (n) => `esdb://h?${" tls = true &".repeat(n / 12)}tls=false`],
+    ["whitespace-only pairs", (n) => `esdb://h?${" &".repeat(n / 2)}tls=false`],
+    ["a value over many lines", (n) => `esdb://h?connectionName=${"a\n".repeat(n / 2)}a`],
+    ["an invalid last host", (n) => `esdb://${"h,".repeat(n / 2)}h;x`],
+    ["a long host name", (n) => `esdb://${"a".repeat(n)}`],
+    ["a raw \"@\" in the user info", (n) => `esdb://u:${"p@".repeat(n / 2)}h`]
   ]
   const operations: ReadonlyArray<readonly [string, (input: string) => unknown]> = [
     ["parseEither", GrpcConnectionString.parseEither],

@@ -7,16 +7,21 @@
 import * as grpc from "@grpc/grpc-js"
 import { InvalidOption } from "@redial/core"
 import * as ConnectionString from "@redial/core/ConnectionString"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs/promises"
 import type * as GrpcChannel from "../GrpcChannel.js"
 import type * as GrpcConnectionString from "../GrpcConnectionString.js"
+import * as Host from "./connectionString/host.js"
+import { MAX_TIMER_MILLIS } from "./limits.js"
 
+// A name in another script is dialled in its punycode form, the form the channel's address check takes.
 const address = (endpoint: GrpcConnectionString.Endpoint): string =>
-  endpoint.host.includes(":") ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`
+  endpoint.host.includes(":")
+    ? `[${endpoint.host}]:${endpoint.port}`
+    : `${Host.toAscii(endpoint.host)}:${endpoint.port}`
 
 /** Every secret of the settings: a file path that holds one (typed in the wrong place) is never quoted. */
 const secretsOf = (settings: GrpcConnectionString.Settings): ConnectionString.Secrets => {
@@ -46,6 +51,18 @@ const readFile = (option: string, path: string, secrets: ConnectionString.Secret
     }
   })
 
+/**
+ * The metadata key a Chronicle `apiKey` is sent in: `api-key`, as Cratis' own clients send it
+ * (Cratis/Chronicle.TypeScript `Source/connection/ChronicleConnection.ts`: `metadata.set('api-key', …)`;
+ * Cratis/Chronicle.Elixir `lib/chronicle/connections/connection.ex`, `auth_headers/1`; the Kotlin
+ * client in Cratis/Chronicle `Source/Clients/Kotlin/…/ChronicleConnection.kt`). The Chronicle
+ * server (Cratis/Chronicle `Source/Kernel`, commit 369b1a2d) reads only `authorization: Bearer …`
+ * so far; no client sends `x-api-key`.
+ *
+ * @internal
+ */
+export const defaultApiKeyHeader = "api-key"
+
 /** Call credentials that add one header to every call, its value read from a Redacted. @internal */
 export const headerCredentials = (header: string, value: Redacted.Redacted<string>): grpc.CallCredentials =>
   grpc.credentials.createFromMetadataGenerator((_params, callback) => {
@@ -60,20 +77,22 @@ const basic = (user: string, secret: Redacted.Redacted<string>): grpc.CallCreden
     Redacted.make(`Basic ${Buffer.from(`${user}:${Redacted.value(secret)}`).toString("base64")}`)
   )
 
+/** `keepAliveTimeout=-1` (no timeout on a ping): the longest timer Node has, as close to none as grpc-js gets. */
+const noKeepAliveTimeout = Duration.millis(MAX_TIMER_MILLIS)
+
 const keepAlive = (
   interval: Option.Option<Duration.Duration>,
   timeout: Option.Option<Duration.Duration>
 ): NonNullable<GrpcChannel.Options["keepAlive"]> =>
   Option.match(interval, {
     onNone: () => false,
-    onSome: (interval) =>
-      Option.match(timeout, { onNone: () => ({ interval }), onSome: (timeout) => ({ interval, timeout }) })
+    onSome: (interval) => ({ interval, timeout: Option.getOrElse(timeout, () => noKeepAliveTimeout) })
   })
 
 /** @internal */
 export const fromSettings = (
   settings: GrpcConnectionString.Settings,
-  apiKeyHeader: string
+  apiKeyHeader: string = defaultApiKeyHeader
 ): Effect.Effect<GrpcChannel.Options, InvalidOption> =>
   Effect.gen(function*() {
     const addresses = settings.hosts.map(address)

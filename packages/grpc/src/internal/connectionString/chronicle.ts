@@ -82,11 +82,12 @@ export const fromConnectionString = (
       )
     }
     const secrets = ConnectionString.secretsOf(cs)
+    const hosts = yield* endpoints(cs, defaultPort, secrets)
     yield* checkPath(cs, label, secrets)
     const values = yield* readParams(cs, params, label, secrets)
     return {
       srv: scheme.srv,
-      hosts: endpoints(cs, defaultPort),
+      hosts,
       auth: yield* auth(cs, values.apiKey),
       tls: !(values.disableTls ?? false),
       skipTlsValidation: values.skipTlsValidation ?? false,

@@ -4,7 +4,7 @@
  * @internal
  */
 import { RedialError } from "@redial/core"
-import type * as ConnectionString from "@redial/core/ConnectionString"
+import * as ConnectionString from "@redial/core/ConnectionString"
 import * as Either from "effect/Either"
 
 /** @internal */
@@ -30,13 +30,30 @@ export const fail = (
 ): Either.Either<never, GrpcConnectionStringError> =>
   Either.left(new GrpcConnectionStringError(key === undefined ? { reason, detail } : { reason, detail, key }))
 
-/** A grammar error of core's parser: `Syntax`, with it as the cause. @internal */
-export const fromCoreError = (cause: ConnectionString.ConnectionStringError): GrpcConnectionStringError =>
-  new GrpcConnectionStringError({
+/**
+ * A grammar error of core's parser: `Syntax`, with it as the cause. `position` maps a position
+ * of the text core read back to the input (that text is the input with whitespace trimmed).
+ *
+ * @internal
+ */
+export const fromCoreError = (
+  error: ConnectionString.ConnectionStringError,
+  position?: ((i: number) => number) | undefined
+): GrpcConnectionStringError => {
+  const cause = position === undefined || error.position === undefined
+    ? error
+    : new ConnectionString.ConnectionStringError({
+      part: error.part,
+      reason: error.reason,
+      detail: error.detail,
+      position: position(error.position)
+    })
+  return new GrpcConnectionStringError({
     reason: "Syntax",
     detail: `${cause.detail}${cause.position === undefined ? "" : ` (at position ${cause.position})`}`,
     cause
   })
+}
 
 /** @internal */
 export const fromParamError = (error: ConnectionString.ParamError): GrpcConnectionStringError =>

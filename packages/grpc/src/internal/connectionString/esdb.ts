@@ -10,6 +10,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { EsdbCredentials, EsdbScheme, EsdbSettings, UserCertificate } from "../../GrpcConnectionString.js"
+import { MAX_TIMER_MILLIS } from "../limits.js"
 import { checkPath, endpoints, readParams, unsupportedScheme } from "./common.js"
 import type { GrpcConnectionStringError } from "./error.js"
 import { fail } from "./error.js"
@@ -51,12 +52,28 @@ const milliseconds = (name: string, min: number): ConnectionString.Param<Duratio
     decode: (value) => Option.map(whole(min)(value), Duration.millis)
   })
 
-/** -1 disables (the KurrentDB client and Spear both read -1 as "off"): `None`. */
+/** A timer the channel runs: 1 ms to 2^31−1 ms, as `GrpcChannel.make` takes it (`limits.ts`). */
+const timer = (name: string): ConnectionString.Param<Duration.Duration> =>
+  ConnectionString.makeParam(name, {
+    expected: `a whole number of milliseconds in 1-${MAX_TIMER_MILLIS}`,
+    decode: (value) =>
+      Option.map(ConnectionString.integerParam("", { min: 1, max: MAX_TIMER_MILLIS }).decode(value), Duration.millis)
+  })
+
+/**
+ * -1 disables (the KurrentDB client and Spear both read -1 as "off"): `None`. Otherwise the range
+ * `GrpcChannel.make` takes (`limits.ts`), so a string that parses never fails there: 0 is refused
+ * (the client hands it to grpc-js, where it silently means no pings), and so is anything above
+ * 2^31−1 ms (Node fires a longer timer after 1 ms).
+ */
 const keepAlive = (name: string): ConnectionString.Param<Option.Option<Duration.Duration>> =>
   ConnectionString.makeParam(name, {
-    expected: "a whole number of milliseconds ≥ -1",
+    expected: `-1 (disabled) or a whole number of milliseconds in 1-${MAX_TIMER_MILLIS}`,
     decode: (value) =>
-      Option.map(whole(-1)(value), (ms) => ms === -1 ? Option.none() : Option.some(Duration.millis(ms)))
+      Option.flatMap(
+        ConnectionString.integerParam("", { min: -1, max: MAX_TIMER_MILLIS }).decode(value),
+        (ms) => ms === 0 ? Option.none() : Option.some(ms === -1 ? Option.none() : Option.some(Duration.millis(ms)))
+      )
   })
 
 const params = {
@@ -67,7 +84,7 @@ const params = {
   userKeyFile: ConnectionString.nonEmptyParam("userKeyFile", { what: "file path" }),
   keepAliveInterval: keepAlive("keepAliveInterval"),
   keepAliveTimeout: keepAlive("keepAliveTimeout"),
-  defaultDeadline: milliseconds("defaultDeadline", 1),
+  defaultDeadline: timer("defaultDeadline"),
   // The client compares the flat case: READ_ONLY_REPLICA, read-only-replica and ReadOnlyReplica all match.
   nodePreference: ConnectionString.literalParam("nodePreference", nodePreferences, { normalize: true }),
   maxDiscoverAttempts: ConnectionString.integerParam("maxDiscoverAttempts", { min: 1 }),
@@ -119,6 +136,7 @@ export const fromConnectionString = (
     const scheme = schemes.get(cs.scheme)
     if (scheme === undefined) return yield* unsupportedScheme(cs.scheme, schemes.keys())
     const secrets = ConnectionString.secretsOf(cs)
+    const hosts = yield* endpoints(cs, defaultPort, secrets)
     yield* checkPath(cs, label, secrets)
     const user = yield* credentials(cs)
     const values = yield* readParams(cs, params, label, secrets)
@@ -126,7 +144,7 @@ export const fromConnectionString = (
     return {
       scheme: scheme.scheme,
       discover: values.dnsDiscover ?? scheme.discover,
-      hosts: endpoints(cs, defaultPort),
+      hosts,
       credentials: user,
       tls: values.tls ?? true,
       tlsVerifyCert: values.tlsVerifyCert ?? true,
