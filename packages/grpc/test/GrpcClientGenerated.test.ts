@@ -136,6 +136,22 @@ describe("GrpcClient from generated definitions", () => {
       expect(reply.message).toBe("layer")
     }))
 
+  it.scopedLive("the README's ts-proto example runs, on a GrpcChannel layer", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const program = Effect.gen(function*() {
+        const client = yield* GrpcClient.make(TestDefinition)
+        const reply = yield* client.unary("echo", { message: "hi" }, { deadline: "2 seconds", mode: "wait" })
+        const counts = yield* Stream.runCollect(client.serverStream("count", { count: 5 }))
+        const total = yield* client.clientStream("sum", Stream.make({ value: 1 }, { value: 2 }))
+        return { reply, counts, total }
+      }).pipe(Effect.provide(GrpcChannel.layer({ address: server.address })))
+      const { counts, reply, total } = yield* program
+      expect(reply.message).toBe("hi")
+      expect(Chunk.size(counts)).toBe(5)
+      expect(total).toEqual({ value: 3, count: 2 })
+    }))
+
   it("the committed proto-loader-gen-types output is what the generator makes from test.proto", () => {
     const fixtures = path.join(path.dirname(TS.protoPath), "generated/proto-loader")
     const fresh = fs.mkdtempSync(path.join(os.tmpdir(), "redial-gen-"))
