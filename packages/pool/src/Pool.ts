@@ -106,7 +106,7 @@ export interface Checkout<T extends Driver.Types> {
    */
   readonly transaction: <A, E, R>(
     f: (conn: Checkout<T>) => Effect.Effect<A, E, R>,
-    options?: { readonly savepoint?: boolean }
+    options?: { readonly savepoint?: boolean | undefined }
   ) => Effect.Effect<A, E | CallError<T> | RolledBack, R>
   /** Fails the current transaction with `reason` (typed): it rolls back and fails with it. */
   readonly rollback: <E>(reason: E) => Effect.Effect<never, E>

@@ -22,7 +22,7 @@ import type { CheckoutImpl } from "./checkout.js"
 export const transaction = <T extends Driver.Types, A, E, R>(
   co: CheckoutImpl<T>,
   f: (conn: Pool.Checkout<T>) => Effect.Effect<A, E, R>,
-  options: { readonly savepoint?: boolean } | undefined
+  options: { readonly savepoint?: boolean | undefined } | undefined
 ): Effect.Effect<A, E | Pool.CallError<T> | RolledBack, R> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.suspend((): Effect.Effect<A, E | Pool.CallError<T> | RolledBack, R> => {
