@@ -52,7 +52,7 @@ export class Dropped extends RedialError("Dropped")<{
     if (this.connected === 0) {
       return `Pool "${this.pool}": no connection is up (every slot is reconnecting) and the request was dropped ` +
         `from the queue after ${Math.round(Duration.toMillis(this.waited))} ms. Ensure the database is available ` +
-        `and that you can connect to it: each slot's connect errors are logged under its name ("${this.pool}[0]", …).${last}`
+        `and that you can connect to it: each slot's connect attempts are logged (at Debug) under its name ("${this.pool}[0]", …).${last}`
     }
     return `Pool "${this.pool}": connection not available and request was dropped from queue after ${
       Math.round(Duration.toMillis(this.waited))
