@@ -340,9 +340,15 @@ export const fromParseError: (
  * @example
  * ```ts
  * import { Options } from "@redial/core"
+ * import { Effect } from "effect"
  *
- * Options.positiveDuration("queueTarget", "50 millis") // Duration
- * Options.positiveDuration("queueTarget", 0) // throws InvalidOption: Invalid option "queueTarget": must be a positive duration (got 0)
+ * Options.positiveDuration("queueTarget", "50 millis") // Duration(50ms)
+ * // throws InvalidOption: Invalid option "queueTarget": must be a positive duration (got 0)
+ * const checked = Effect.try({
+ *   try: () => Options.positiveDuration("queueTarget", 0),
+ *   catch: (error) => error
+ * })
+ * Effect.runSync(Effect.either(checked)) // Left(InvalidOption …)
  * ```
  *
  * @since 0.1.0

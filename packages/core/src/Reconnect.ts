@@ -290,15 +290,29 @@ const toNumber = (text: string): number | string => NUMBER.test(text.trim()) ? N
  * `"2 seconds"`… An invalid value fails with a `ConfigError` (`InvalidData`, or `MissingData` for
  * a `fixed` policy without `interval`) at its key, whose message is that of the
  * `InvalidOption` (`Invalid option "min": must be at least 1ms (got 0.4ms)`) and never quotes
- * the configured text.
+ * the configured text; an unknown `type` is such an error too, so a typo never gives the default.
+ * The keys are read as the `ConfigProvider` names them: from the environment by default, with
+ * the path joined by `_` and its case kept (`RECONNECT_type` for `Config.nested(config,
+ * "RECONNECT")`); `ConfigProvider.constantCase` makes that `RECONNECT_TYPE`.
  *
  * @example
  * ```ts
  * import { Reconnect } from "@redial/core"
- * import { Config } from "effect"
+ * import { Config, ConfigProvider, Duration, Effect } from "effect"
  *
- * // RECONNECT_TYPE=exponential RECONNECT_MIN="100 millis" RECONNECT_ATTEMPTS=5
+ * // The default ConfigProvider reads the environment, the path joined with "_" and its case kept:
+ * // RECONNECT_type=exponential RECONNECT_min="100 millis" RECONNECT_attempts=5
  * const policy = Config.nested(Reconnect.config, "RECONNECT")
+ *
+ * // With ConfigProvider.constantCase it reads RECONNECT_TYPE, RECONNECT_MIN, RECONNECT_ATTEMPTS …
+ * const program = Effect.gen(function*() {
+ *   const schedule = yield* policy
+ *   return (yield* Reconnect.delays(schedule, 3)).map(Duration.toMillis)
+ * }).pipe(Effect.withConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase)))
+ *
+ * // RECONNECT_TYPE=fixed RECONNECT_INTERVAL="1 second" → [1000, 1000, 1000];
+ * // none set → the default policy; RECONNECT_TYPE=fixd → ConfigError at RECONNECT.type
+ * Effect.runPromise(program).then(console.log)
  * ```
  *
  * @since 0.1.0
