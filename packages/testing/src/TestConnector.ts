@@ -89,7 +89,11 @@ export interface TestConnector<E = TestConnectError> {
   readonly script: (...steps: ReadonlyArray<Step<E>>) => Effect.Effect<void>
   /** Sets the step used once the script is empty (initially `succeed`). */
   readonly otherwise: (step: Step<E>) => Effect.Effect<void>
-  /** Makes the live connection lost, as a dead socket would; `false` when none is live. */
+  /**
+   * Makes the live connection lost, as a dead socket would; `false` when none is live. It returns
+   * before the `Connection` has noticed (it sees the loss on its own fiber, as with a real socket):
+   * wait with `awaitNext(previous)`, `TestTime.awaitStatus` or `TestTime.settle()`.
+   */
   readonly lose: (cause?: unknown) => Effect.Effect<boolean>
   /** How many attempts have started. */
   readonly attempts: Effect.Effect<number>
