@@ -17,18 +17,23 @@
  * @example
  * ```ts
  * import { it } from "@effect/vitest"
+ * import { Reconnect } from "@redial/core"
  * import { DriverSuite, TestDriver } from "@redial/pool"
+ * import { TestTime } from "@redial/testing"
  * import { Effect } from "effect"
  *
  * const harness = Effect.map(TestDriver.make(), (driver): DriverSuite.Harness<TestDriver.TestTypes> => ({
  *   driver,
+ *   options: { policy: Reconnect.fixed("10 millis") },
  *   select: { query: "select 1", check: (result) => result.query === "select 1" },
  *   rows: (n) => `rows:${n}`,
  *   begin: "begin",
  *   failing: "fail",
  *   slow: "sleep:60000",
  *   breakConnection: (connection) => driver.kill(connection.id),
- *   openCursors: () => driver.openCursors
+ *   openCursors: () => driver.openCursors,
+ *   // `it.scoped` runs on TestClock: move it while a case waits for a slot to reconnect
+ *   eventually: (effect) => TestTime.advanceUntilDone(effect, { step: "10 millis", limit: "10 seconds" })
  * }))
  *
  * for (const name of DriverSuite.names) {

@@ -36,6 +36,8 @@
  *   const violations = yield* driver.violations // []
  *   return { failed, statements, violations }
  * }).pipe(Effect.scoped)
+ *
+ * Effect.runPromise(test).then(console.log)
  * ```
  *
  * @since 0.1.0
