@@ -27,6 +27,7 @@
  *   deadlines.push(at)
  *   alarm.wakeBy(at)
  * }))
+ * Effect.runPromise(program)
  * ```
  *
  * @since 0.1.0

@@ -167,6 +167,7 @@ export type ConnectionStringError = internal.ConnectionStringError
  *   ConnectionString.param(cs, "TLS") // Option.some("false")
  *   String(cs) // "esdb://admin:***@node1:2113,node2?tls=false"
  * })
+ * Effect.runSync(program)
  * ```
  *
  * @since 0.1.0
@@ -253,7 +254,7 @@ export const config: (name: string) => Config.Config<ConnectionString> = interna
  * Effect.gen(function*() {
  *   const cs = yield* ConnectionString.parse("amqp://guest:s3cret@[::1]:5672/%2F")
  *   ConnectionString.format(cs) // "amqp://guest:***@[::1]:5672/%2F"
- * })
+ * }).pipe(Effect.runSync)
  * ```
  *
  * @since 0.1.0
@@ -284,7 +285,7 @@ export const normalizeKey: (key: string) => string = internal.normalizeKey
  *   const cs = yield* ConnectionString.parse("esdb://node?keep_alive_interval=10&KeepAliveInterval=20")
  *   ConnectionString.param(cs, "keepAliveInterval") // Option.some("20")
  *   pipe(cs, ConnectionString.param("keep-alive-interval")) // Option.some("20")
- * })
+ * }).pipe(Effect.runSync)
  * ```
  *
  * @since 0.1.0
@@ -321,7 +322,7 @@ export const params: {
  * Effect.gen(function*() {
  *   const cs = yield* ConnectionString.parse("postgres://db1,db2:5433/app")
  *   ConnectionString.withDefaultPort(cs, 5432).hosts // db1:5432, db2:5433
- * })
+ * }).pipe(Effect.runSync)
  * ```
  *
  * @since 0.1.0
@@ -640,7 +641,7 @@ export const literalParam: <const L extends ReadonlyArray<string>>(
  *   const values = yield* ConnectionString.readParams(cs, spec, { label: "an AMQP URL" })
  *   values.heartbeat // 10
  *   values.tls // undefined
- * })
+ * }).pipe(Effect.runSync)
  * ```
  *
  * @since 0.1.0

@@ -78,6 +78,7 @@ type NoFields = {}
  * const program = Effect.gen(function*() {
  *   return yield* new Dropped({ pool: "db" })
  * }).pipe(Effect.catchTag("Dropped", (e) => Effect.succeed(e.pool)))
+ * Effect.runPromise(program).then(console.log) // "db"
  * ```
  *
  * @since 0.1.0

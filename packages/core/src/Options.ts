@@ -282,6 +282,7 @@ export const decode: <A, I>(
  *     const size = yield* Options.decodeEffect(Options.integer({ min: 1 }), options.size ?? 10, { prefix: "size" })
  *     return { size }
  *   }) // Effect<{ size: number }, InvalidOption>
+ * Effect.runPromise(make({ size: 4 })).then(console.log) // { size: 4 }
  * ```
  *
  * @since 0.1.0
@@ -322,6 +323,7 @@ export const decodeSync: <A, I>(schema: Schema.Schema<A, I>, input: I, options?:
  * const program = Schema.decodeUnknown(Size)({ size: 0 }).pipe(
  *   Effect.mapError((error) => Options.fromParseError(error, { prefix: "pool" }))
  * ) // fails with InvalidOption "pool.size"
+ * Effect.runPromise(Effect.flip(program)).then((error) => console.log(error.option)) // "pool.size"
  * ```
  *
  * @since 0.1.0

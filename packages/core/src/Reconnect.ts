@@ -189,7 +189,8 @@ export const limit: <Out, In, R>(
  *
  * const ms = Reconnect.delays(Reconnect.limit(Reconnect.fixed("500 millis"), 2), 5).pipe(
  *   Effect.map((ds) => ds.map(Duration.toMillis))
- * ) // Effect<[500, 500]>
+ * )
+ * Effect.runPromise(ms).then(console.log) // [500, 500]
  * ```
  *
  * @since 0.1.0
