@@ -76,47 +76,69 @@ export interface Options {
    * and the default deadline. Options given explicitly win over it. Gossip discovery
    * (`+discover`) is not done: the hosts are used as the failover list.
    */
-  readonly connectionString?: string | Redacted.Redacted<string> | GrpcConnectionString.Settings
+  readonly connectionString?: string | Redacted.Redacted<string> | GrpcConnectionString.Settings | undefined
   /** The metadata key a Chronicle `apiKey` is sent in; default `x-api-key`. */
-  readonly apiKeyHeader?: string
+  readonly apiKeyHeader?: string | undefined
   /** `"host:port"` (Chronicle's `server_address`), or several to fail over between, in order. */
-  readonly address?: string | ReadonlyArray<string>
+  readonly address?: string | ReadonlyArray<string> | undefined
   /** Channel credentials; overrides `tls`. Default: insecure (plain HTTP/2). */
-  readonly credentials?: grpc.ChannelCredentials
+  readonly credentials?: grpc.ChannelCredentials | undefined
   /** `true`: TLS with the system's CAs; an object: a custom CA (and client certificate). */
-  readonly tls?: boolean | { readonly ca?: Buffer; readonly key?: Buffer; readonly cert?: Buffer }
+  readonly tls?:
+    | boolean
+    | {
+      readonly ca?: Buffer | undefined
+      readonly key?: Buffer | undefined
+      readonly cert?: Buffer | undefined
+    }
+    | undefined
   /** Credentials sent with every call (basic auth, an API key…). */
-  readonly callCredentials?: grpc.CallCredentials
+  readonly callCredentials?: grpc.CallCredentials | undefined
   /**
    * grpc-js channel options, passed through (Chronicle's `grpc_options`, Spear's `opts`), except
    * `grpc.use_local_subchannel_pool`, `grpc.initial_reconnect_backoff_ms` and
    * `grpc.max_reconnect_backoff_ms`: redial owns every reconnect, so it sets these itself.
    */
-  readonly channelOptions?: grpc.ChannelOptions
+  readonly channelOptions?: grpc.ChannelOptions | undefined
   /** The reconnect policy: any `Schedule`; default `Reconnect.randomExponential()`. See the presets. */
-  readonly policy?: Schedule.Schedule<unknown, unknown>
+  readonly policy?: Schedule.Schedule<unknown, unknown> | undefined
   /**
    * How long a connection must stay up to count as a successful connect (core's `minUptime`;
    * default 5 s, zero counts every connection). One dropped sooner (a server that accepts and
    * then resets, a proxy that drops each connection) counts as a failed attempt, so the policy's
    * delay applies before the next one instead of reconnecting at once in a loop.
    */
-  readonly minUptime?: Duration.DurationInput
+  readonly minUptime?: Duration.DurationInput | undefined
   /** How long one connect attempt may take to reach READY; default 10 s. */
-  readonly connectTimeout?: Duration.DurationInput
+  readonly connectTimeout?: Duration.DurationInput | undefined
   /** Connect at once (default) or on `connect` / the first `await`. */
-  readonly autoConnect?: boolean
+  readonly autoConnect?: boolean | undefined
   /**
    * HTTP/2 keepalive pings: a ping after `interval` without data; no answer in `timeout`
    * (default 10 s) = lost. Off by default and with `false`; each time from 1 ms to 2^31−1 ms.
    */
-  readonly keepAlive?: { readonly interval: Duration.DurationInput; readonly timeout?: Duration.DurationInput } | false
+  readonly keepAlive?:
+    | { readonly interval: Duration.DurationInput; readonly timeout?: Duration.DurationInput | undefined }
+    | false
+    | undefined
   /** The timeout of `await()` when none is given; default 10 s (Chronicle's `connect/1`). */
-  readonly awaitTimeout?: Duration.DurationInput
+  readonly awaitTimeout?: Duration.DurationInput | undefined
   /** The deadline of calls that set none; default none (as `Duration.infinity`); at most 2^31−1 ms. */
-  readonly defaultDeadline?: Duration.DurationInput
+  readonly defaultDeadline?: Duration.DurationInput | undefined
   /** The name in logs, metrics, spans and errors; default `"grpc"`. */
-  readonly name?: string
+  readonly name?: string | undefined
+  /**
+   * Whether `make` (and so `layer` / `layerConfig`) waits for the first connection before it
+   * returns, as `@effect/sql-pg`'s layer does: `true`, or `{ timeout }` (default the
+   * `connectTimeout`, 10 s; `Duration.infinity` waits until connected or closed). Core's
+   * `Connection.AwaitConnected`: it fails with `Timeout` (its `cause` the last attempt's
+   * `ConnectFailed`, whose `cause` is the `ChannelFailure`, e.g. `ECONNREFUSED`) or with `Closed`
+   * (the policy gave up first), and the channel is released, so a layer that fails leaves no
+   * connection behind. Default `false`: the layer is built at once and the channel connects in
+   * the background, so a program starts while its server is down (calls fail fast with
+   * `NotConnected`, or wait with `mode: "wait"`, until it is up).
+   */
+  readonly awaitConnected?: boolean | Connection.AwaitConnected | undefined
 }
 
 /**
@@ -138,7 +160,9 @@ export interface GrpcChannel {
   /** The live grpc-js channel, or `NotConnected` / `Closed` at once (Chronicle's `channel`). */
   readonly channel: Effect.Effect<grpc.ChannelInterface, NotConnected | Closed>
   /** Waits until connected, up to `timeout` (default: `awaitTimeout`, 10 s) → `Timeout` (Chronicle's `connect(timeout)`). */
-  await(options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<grpc.ChannelInterface, Closed | Timeout>
+  await(
+    options?: { readonly timeout?: Duration.DurationInput | undefined }
+  ): Effect.Effect<grpc.ChannelInterface, Closed | Timeout>
   /** Whether the channel is connected now (Chronicle's `connected?`). */
   readonly isConnected: Effect.Effect<boolean>
   readonly status: Effect.Effect<Connection.Status>
@@ -177,26 +201,59 @@ export const chroniclePolicy: Schedule.Schedule<unknown> = internal.chroniclePol
 export const spearPolicy: Schedule.Schedule<unknown> = internal.spearPolicy
 
 /**
- * Makes a channel that lives as long as the current scope.
+ * Makes a channel that lives as long as the current scope. Returns at once, before anything is
+ * connected, unless `awaitConnected` is set: then it waits for the first connection and may
+ * also fail with `Timeout` or `Closed`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: (
-  options: Options
-) => Effect.Effect<GrpcChannel, InvalidOption | GrpcConnectionString.GrpcConnectionStringError, Scope.Scope> =
-  internal.make
+export const make: {
+  (
+    options: Options & { readonly awaitConnected?: false | undefined }
+  ): Effect.Effect<GrpcChannel, InvalidOption | GrpcConnectionString.GrpcConnectionStringError, Scope.Scope>
+  (
+    options: Options
+  ): Effect.Effect<
+    GrpcChannel,
+    InvalidOption | GrpcConnectionString.GrpcConnectionStringError | Timeout | Closed,
+    Scope.Scope
+  >
+} = internal.make as typeof make
 
 /**
- * A layer of the default {@link GrpcChannel} tag.
+ * A layer of the default {@link GrpcChannel} tag. Built at once, before anything is connected,
+ * unless `awaitConnected` is set: then building it waits for the first connection and fails with
+ * `Timeout` or `Closed` when none comes.
+ *
+ * @example
+ * ```ts
+ * import { GrpcChannel } from "@redial/grpc"
+ * import { Effect } from "effect"
+ *
+ * // Fails to build (Timeout, with the last connect error as its cause) unless connected in 5 s.
+ * const ChannelLive = GrpcChannel.layer({
+ *   address: "127.0.0.1:2113",
+ *   awaitConnected: { timeout: "5 seconds" }
+ * })
+ *
+ * const program = Effect.gen(function*() {
+ *   const channel = yield* GrpcChannel.GrpcChannel
+ *   return yield* channel.channel // connected: the layer waited for it
+ * }).pipe(Effect.provide(ChannelLive))
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options: Options
-): Layer.Layer<GrpcChannel, InvalidOption | GrpcConnectionString.GrpcConnectionStringError> =>
-  Layer.scoped(GrpcChannel, make(options))
+export const layer: {
+  (
+    options: Options & { readonly awaitConnected?: false | undefined }
+  ): Layer.Layer<GrpcChannel, InvalidOption | GrpcConnectionString.GrpcConnectionStringError>
+  (
+    options: Options
+  ): Layer.Layer<GrpcChannel, InvalidOption | GrpcConnectionString.GrpcConnectionStringError | Timeout | Closed>
+} = ((options: Options) => Layer.scoped(GrpcChannel, internal.make(options))) as typeof layer
 
 /**
  * A layer of the default tag whose options are read from `Config`. Read a connection string
@@ -215,10 +272,22 @@ export const layer = (
  * )
  * ```
  *
+ * With `awaitConnected` in the options, building the layer waits for the first connection, as
+ * with {@link layer}.
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  options: Config.Config<Options>
-): Layer.Layer<GrpcChannel, InvalidOption | GrpcConnectionString.GrpcConnectionStringError | ConfigError.ConfigError> =>
-  Layer.scoped(GrpcChannel, Effect.flatMap(options, make))
+export const layerConfig: {
+  (
+    options: Config.Config<Options & { readonly awaitConnected?: false | undefined }>
+  ): Layer.Layer<GrpcChannel, InvalidOption | GrpcConnectionString.GrpcConnectionStringError | ConfigError.ConfigError>
+  (
+    options: Config.Config<Options>
+  ): Layer.Layer<
+    GrpcChannel,
+    InvalidOption | GrpcConnectionString.GrpcConnectionStringError | ConfigError.ConfigError | Timeout | Closed
+  >
+} =
+  ((options: Config.Config<Options>) =>
+    Layer.scoped(GrpcChannel, Effect.flatMap(options, internal.make))) as typeof layerConfig

@@ -1,6 +1,6 @@
 /** @internal */
 import * as grpc from "@grpc/grpc-js"
-import { Connection, InvalidOption, Options, Reconnect } from "@redial/core"
+import { type Closed, Connection, InvalidOption, Options, Reconnect, type Timeout } from "@redial/core"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -213,7 +213,11 @@ export const credentials = (options: GrpcChannel.Options): grpc.ChannelCredentia
 /** @internal */
 export const make = (
   input: GrpcChannel.Options
-): Effect.Effect<GrpcChannel.GrpcChannel, InvalidOption | GrpcConnectionStringError, Scope.Scope> =>
+): Effect.Effect<
+  GrpcChannel.GrpcChannel,
+  InvalidOption | GrpcConnectionStringError | Timeout | Closed,
+  Scope.Scope
+> =>
   Effect.gen(function*() {
     // A connection string gives the defaults; options given explicitly win over it.
     const options: GrpcChannel.Options = input.connectionString === undefined ? input : {
@@ -299,7 +303,8 @@ export const make = (
       policy: options.policy ?? Reconnect.defaultPolicy,
       connectTimeout: settings.connectTimeout,
       ...(settings.minUptime === undefined ? {} : { minUptime: settings.minUptime }),
-      autoConnect: options.autoConnect ?? true
+      autoConnect: options.autoConnect ?? true,
+      awaitConnected: options.awaitConnected
     })
 
     const self: GrpcChannel.GrpcChannel = {
