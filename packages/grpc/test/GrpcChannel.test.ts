@@ -4,6 +4,7 @@ import { Closed, NotConnected, Reconnect, Timeout } from "@redial/core"
 import { FaultProxy, TestTime } from "@redial/testing"
 import { Chunk, Duration, Effect, Exit, Fiber, Schedule, Stream, Tracer } from "effect"
 import { GrpcChannel, GrpcClient, GrpcError } from "../src/index.js"
+import { channelOptions } from "../src/internal/grpcChannel.js"
 import { makeCertificates } from "./support/certificates.js"
 import * as TS from "./support/testServer.js"
 
@@ -235,6 +236,25 @@ describe("GrpcChannel", () => {
       expect(yield* afterCut(0)).toMatchObject({ _tag: "Connecting", attempt: 1 })
       const invalid = yield* Effect.flip(GrpcChannel.make({ address: "127.0.0.1:1", minUptime: Duration.infinity }))
       expect(invalid).toMatchObject({ _tag: "InvalidOption", option: "minUptime", reason: "OutOfRange" })
+    }))
+
+  it.scopedLive("grpc-js's idle timer does not drop an idle connection (a user's 1 s one shows what it would do)", () =>
+    Effect.gen(function*() {
+      // grpc-js's default is 30 minutes; redial sets the longest timer Node runs.
+      expect(channelOptions({}, { keepAlive: undefined, connectTimeout: Duration.seconds(1) }))
+        .toMatchObject({ "grpc.client_idle_timeout_ms": 2 ** 31 - 1 })
+      const server = yield* TS.TestServer.make()
+      const { channel, client } = yield* setup(server.address, {
+        channelOptions: { "grpc.client_idle_timeout_ms": 1000 }
+      })
+      yield* connected(channel)
+      const live = yield* channel.connection.get
+      yield* client.unary("Echo", { message: "then idle" })
+      yield* TS.waitFor(
+        Effect.map(Effect.either(channel.connection.get), (e) => e._tag === "Right" && e.right === live),
+        (same) => !same,
+        { timeout: "10 seconds", description: "grpc-js's idle timer to end the connection" }
+      )
     }))
 
   it.scopedLive("sends call credentials that the server sees", () =>

@@ -189,6 +189,9 @@ export const channelOptions = (
   return {
     // No automatic retries of calls inside grpc-js.
     "grpc.enable_retries": 0,
+    // grpc-js puts a channel without calls for 30 min in IDLE, which the manager sees as a lost
+    // connection and replaces: a connection stays up until it is lost (keepalive finds a dead one).
+    "grpc.client_idle_timeout_ms": limits.MAX_TIMER_MILLIS,
     ...fromKeepAlive,
     ...options.channelOptions,
     // The manager owns every reconnect; these are not the user's to change. A channel of its
