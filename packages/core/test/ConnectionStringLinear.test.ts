@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import { StringWork } from "@redial/testing"
 import { Either, Schema } from "effect"
 import * as ConnectionString from "../src/ConnectionString.js"
-import { work } from "./ConnectionStringWork.js"
+
+const work = StringWork.work
 
 /** Inputs of about `n` characters, each repeating one segment that the parser scans. */
 const shapes: ReadonlyArray<readonly [string, (n: number) => string]> = [

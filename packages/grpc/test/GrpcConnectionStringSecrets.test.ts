@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
+import { StringWork } from "@redial/testing"
 import { Cause, ConfigProvider, Effect, Either, Exit, FastCheck as fc, ParseResult, Schema } from "effect"
 import * as util from "node:util"
 import { GrpcChannel, GrpcConnectionString } from "../src/index.js"
-import { work } from "./GrpcConnectionStringWork.js"
+
+const work = StringWork.work
 
 const parsers = [
   GrpcConnectionString.parseEither,

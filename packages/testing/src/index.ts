@@ -10,6 +10,14 @@
 export * as FaultProxy from "./FaultProxy.js"
 
 /**
+ * Counts the characters string and regular-expression built-ins look at: a deterministic test of
+ * linear time.
+ *
+ * @since 0.1.0
+ */
+export * as StringWork from "./StringWork.js"
+
+/**
  * A scripted `acquire` for testing reconnect logic on `TestClock`.
  *
  * @since 0.1.0

@@ -1,3 +1,4 @@
+/** @internal */
 /**
  * Counts the work a synchronous function does on strings, deterministically: every string and
  * regular-expression built-in it calls is charged for the characters it looks at (`charCodeAt`
@@ -105,7 +106,7 @@ const patches: ReadonlyArray<Patch> = [
   }]
 ]
 
-/** The work `f` does on strings, in characters looked at. */
+/** @internal */
 export const work = (f: () => unknown): number => {
   const saved = patches.map(([target, name]) => [target, name, Reflect.get(target, name)] as const)
   units = 0
