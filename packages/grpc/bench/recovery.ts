@@ -19,6 +19,9 @@
  *
  * recovery − remaining is then what the channel adds to the policy's wait: the connect attempt
  * (TCP + HTTP/2 handshake through the proxy) and one call.
+ *
+ * The proxy also counts the TCP connections it accepted: one per connect attempt (grpc-js's own
+ * reconnect never runs), compared with the attempts seen on `channel.changes`.
  */
 import { Reconnect } from "@redial/core"
 import type { Connection } from "@redial/core"
@@ -102,7 +105,14 @@ const repetition = (
     return { offset: restoredAt - backoff.at, remaining, wait, poll }
   })
 
-const report = (samples: ReadonlyArray<Sample>): string => {
+interface Counts {
+  /** `Connecting` statuses: the connect attempts. */
+  readonly attempts: number
+  /** TCP connections the proxy accepted. */
+  readonly connections: number
+}
+
+const report = (samples: ReadonlyArray<Sample>, counts: Counts): string => {
   const ms = (n: number) => fixed(n, 1)
   const rows = samples.map((s) => [
     ms(s.offset),
@@ -149,7 +159,10 @@ const report = (samples: ReadonlyArray<Sample>): string => {
         "",
         "\"Remaining\" counts from when the `Backoff` status arrived on `channel.changes` (the manager publishes it",
         "just before it sleeps). The wait call is sent the moment the channel is connected; the failFast loop",
-        "polls every 5 ms, so it lands up to 5 ms later."
+        "polls every 5 ms, so it lands up to 5 ms later.",
+        "",
+        `TCP connections the proxy accepted: ${counts.connections}, for ${counts.attempts} connect attempts ` +
+        `(target: one each; ${met(counts.connections === counts.attempts)}).`
       ]
     )
   ].join("\n")
@@ -158,7 +171,7 @@ const report = (samples: ReadonlyArray<Sample>): string => {
 export const run = async (): Promise<string> => {
   const scope = Effect.runSync(Scope.make())
   try {
-    const samples = await Effect.runPromise(
+    const [samples, counts] = await Effect.runPromise(
       Effect.gen(function*() {
         const server = yield* TS.TestServer.make()
         const proxy = yield* FaultProxy.make({ target: { port: server.port } })
@@ -166,7 +179,8 @@ export const run = async (): Promise<string> => {
           address: proxy.address,
           name: "bench-recovery",
           policy: Reconnect.fixed(Duration.millis(DELAY_MS)),
-          connectTimeout: "5 seconds"
+          connectTimeout: "5 seconds",
+          autoConnect: false
         })
         const client = GrpcClient.makeWith(channel, TS.loadTestService().service as unknown as Test)
         const events: Array<Event> = []
@@ -174,14 +188,23 @@ export const run = async (): Promise<string> => {
           Effect.sync(() => {
             events.push({ status, at: performance.now() })
           })))
+        // Connect once the statuses are watched, so every attempt is counted.
+        while (events.length === 0) yield* Effect.sleep("1 millis")
+        yield* channel.connect
         const samples: Array<Sample> = []
         for (const fraction of OFFSETS) {
           samples.push(yield* repetition(channel, client, proxy, events, fraction))
         }
-        return samples
+        // Long enough for a stray reconnect of grpc-js's own (1 s backoff) to reach the proxy.
+        yield* Effect.sleep("1500 millis")
+        const counts: Counts = {
+          attempts: events.filter((event) => event.status._tag === "Connecting").length,
+          connections: (yield* proxy.connections).total
+        }
+        return [samples, counts] as const
       }).pipe(Scope.extend(scope), Logger.withMinimumLogLevel(LogLevel.None))
     )
-    return report(samples)
+    return report(samples, counts)
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
   }
