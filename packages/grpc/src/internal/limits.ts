@@ -58,19 +58,6 @@ export const deadline: Schema.Schema<Duration.Duration, Duration.DurationInput> 
 export const finiteDeadline = (duration: Duration.Duration | undefined): Duration.Duration | undefined =>
   duration === undefined || !Duration.isFinite(duration) ? undefined : duration
 
-/**
- * A deadline given to a single call, which never fails for its options: infinite is none, a
- * finite one is clamped to 0 … {@link MAX_TIMER_MILLIS} ms.
- *
- * @internal
- */
-export const callDeadline = (duration: Duration.Duration): Duration.Duration | undefined =>
-  !Duration.isFinite(duration)
-    ? undefined
-    : Duration.toMillis(duration) > MAX_TIMER_MILLIS
-    ? Duration.millis(MAX_TIMER_MILLIS)
-    : duration
-
 const LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/
 const DOTTED_NUMBERS = /^[\d.]+$/
 
