@@ -77,7 +77,7 @@ export interface Options {
    * (`+discover`) is not done: the hosts are used as the failover list.
    */
   readonly connectionString?: string | Redacted.Redacted<string> | GrpcConnectionString.Settings | undefined
-  /** The metadata key a Chronicle `apiKey` is sent in; default `x-api-key`. */
+  /** The metadata key a Chronicle `apiKey` is sent in; default `api-key`, as Cratis' own clients send it. */
   readonly apiKeyHeader?: string | undefined
   /** `"host:port"` (Chronicle's `server_address`), or several to fail over between, in order. */
   readonly address?: string | ReadonlyArray<string> | undefined

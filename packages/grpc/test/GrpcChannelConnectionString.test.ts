@@ -57,6 +57,15 @@ describe("GrpcChannel from a connection string", () => {
       expect(defaultApiKeyHeader).toBe("api-key")
     }))
 
+  it.scopedLive("GrpcChannel.make({ connectionString }) sends a Chronicle apiKey in api-key by default too", () =>
+    Effect.gen(function*() {
+      const server = yield* TS.TestServer.make()
+      const { client } = yield* channelOn(`chronicle://${server.address}?disableTls=true&apiKey=k3y`)
+      const metadata = (yield* client.unary("Echo", { message: "a" })).metadata
+      expect(metadata["api-key"]).toBe("k3y")
+      expect(metadata["x-api-key"]).toBeUndefined()
+    }))
+
   it.effect("keepalive from the string: -1 for the timeout is the longest timer Node has; make takes the extremes", () =>
     Effect.gen(function*() {
       const options = yield* fromSettings(

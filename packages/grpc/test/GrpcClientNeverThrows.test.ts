@@ -157,6 +157,9 @@ describe("GrpcClient: a call never throws", () => {
         Stream.runDrain(client.serverStream("Count", {}, { deadline: Duration.millis(1e15) }))
       )
       expect(stream).toBeInstanceOf(InvalidOption)
+      // one rule with defaultDeadline: beyond Node's longest timer no local timer would ever fire
+      const beyondTimer = yield* failureOf(() => client.unary("Echo", {}, { deadline: Duration.millis(2 ** 31) }))
+      expect(beyondTimer).toMatchObject({ _tag: "InvalidOption", option: "deadline", reason: "OutOfRange" })
       const garbage = yield* failureOf(() =>
         client.unary("Echo", {}, { deadline: "soon" as unknown as Duration.DurationInput })
       )

@@ -226,7 +226,7 @@ export const make = (
     const options: GrpcChannel.Options = input.connectionString === undefined ? input : {
       ...(yield* fromSettings(
         isSettings(input.connectionString) ? input.connectionString : yield* parse(input.connectionString),
-        input.apiKeyHeader ?? "x-api-key"
+        input.apiKeyHeader
       )),
       ...dropUndefined(input)
     }

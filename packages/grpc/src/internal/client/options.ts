@@ -8,10 +8,12 @@ import { InvalidOption } from "@redial/core"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type * as GrpcClient from "../../GrpcClient.js"
+import { MAX_TIMER_MILLIS } from "../limits.js"
 
-// grpc-js sends a timeout as at most 8 digits of a unit, hours the largest: a deadline further
-// away throws "Deadline is too far in the future" inside grpc-js (an unhandled rejection).
-const MAX_DEADLINE_MILLIS = (1e8 - 1) * 60 * 60 * 1000
+// One rule with the channel's defaultDeadline and the connection strings: Node's longest timer.
+// grpc-js throws "Deadline is too far in the future" (an unhandled rejection) only beyond 10^8
+// hours, but above 2^31-1 ms no local timer fires at all: the deadline would never be enforced.
+const MAX_DEADLINE_MILLIS = MAX_TIMER_MILLIS
 
 /**
  * The deadline as a finite Duration, `undefined` for none (absent or infinite), or why not.
@@ -31,7 +33,7 @@ export const deadline = (input: unknown): Duration.Duration | undefined | Invali
     return new InvalidOption({
       option: "deadline",
       reason: "OutOfRange",
-      detail: `must be at most ${MAX_DEADLINE_MILLIS} ms, what gRPC can send (got ${millis} ms); ` +
+      detail: `must be at most ${MAX_DEADLINE_MILLIS} ms, Node's longest timer (got ${millis} ms); ` +
         "use Duration.infinity for no deadline"
     })
   }
