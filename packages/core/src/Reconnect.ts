@@ -139,8 +139,10 @@ export const randomExponential: (options?: Bounds) => Schedule.Schedule<Duration
 export const fixed: (interval: Duration.DurationInput) => Schedule.Schedule<Duration.Duration> = internal.fixed
 
 /**
- * Never retry: the first failed attempt closes the connection (`Closed` with reason
- * `PolicyExhausted`). DBConnection's `stop`.
+ * Never retry, and never reconnect: the first failed attempt, and also the loss of a live
+ * connection however long it lived, closes the connection (`Closed` with reason
+ * `PolicyExhausted`); `connect` starts it again. DBConnection's `stop`, whose connection process
+ * stops on a disconnect.
  *
  * @since 0.1.0
  * @category constructors
