@@ -167,19 +167,19 @@ export type ConnectStep =
  */
 export interface Options {
   /** Offer `savepoints` (default false). */
-  readonly savepoints?: boolean
+  readonly savepoints?: boolean | undefined
   /** The connect attempts, in order; then `connectOtherwise` (default: succeed). */
-  readonly connectScript?: ReadonlyArray<ConnectStep>
-  readonly connectOtherwise?: ConnectStep
+  readonly connectScript?: ReadonlyArray<ConnectStep> | undefined
+  readonly connectOtherwise?: ConnectStep | undefined
   /** Offer `lost`, which completes when a connection is killed (default false). */
-  readonly reportsLoss?: boolean
+  readonly reportsLoss?: boolean | undefined
   /** A delay (on `Clock`) before every call of a callback. */
-  readonly delays?: Partial<Record<Callback, Duration.DurationInput>>
+  readonly delays?: Partial<Record<Callback, Duration.DurationInput>> | undefined
   /**
    * Model an in-order protocol (default true): after a callback died or was interrupted mid-call,
    * every later callback on that connection but `disconnect` is a violation.
    */
-  readonly inOrder?: boolean
+  readonly inOrder?: boolean | undefined
 }
 
 /**

@@ -50,4 +50,20 @@ describe("Pool options accept an explicit undefined", () => {
       yield* pool.transaction((conn) => conn.transaction(() => Effect.void, { savepoint: maybe(true) }))
       expect((yield* pool.stats).idle).toBe(1)
     }))
+  it.scoped("TestDriver's options too", () =>
+    Effect.gen(function*() {
+      const driver = yield* TestDriver.make({
+        savepoints: maybe(true),
+        connectScript: undefined,
+        connectOtherwise: undefined,
+        reportsLoss: maybe(true),
+        delays: undefined,
+        inOrder: maybe(false)
+      })
+      expect(driver.savepoints).toBeUndefined()
+      expect(driver.lost).toBeUndefined()
+      const pool = yield* Pool.make(driver)
+      yield* TestTime.settle()
+      expect((yield* pool.stats).idle).toBe(1)
+    }))
 })
