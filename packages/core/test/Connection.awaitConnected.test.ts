@@ -8,6 +8,18 @@ const { settle } = TestTime
 class Db extends Context.Tag("Db")<Db, Connection.Connection<TestConnector.TestConnection>>() {}
 
 describe("Connection: awaitConnected", () => {
+  it.scoped("a value that is neither a boolean nor { timeout } (untyped config) is an InvalidOption", () =>
+    Effect.gen(function*() {
+      const connector = yield* TestConnector.make()
+      const error = yield* Effect.flip(Connection.make({
+        name: "db",
+        acquire: connector.acquire,
+        awaitConnected: "yes" as unknown as boolean
+      }))
+      expect(error).toBeInstanceOf(InvalidOption)
+      expect(error).toMatchObject({ option: "awaitConnected" })
+    }))
+
   it.scoped("without it, the first get after the layer is built fails with NotConnected", () =>
     Effect.gen(function*() {
       const connector = yield* TestConnector.make({ script: [TestConnector.delay("10 millis", TestConnector.succeed)] })

@@ -12,6 +12,13 @@ const after = (ms: number) => ({ _tag: "Delay", duration: Duration.millis(ms), t
 class Db extends Context.Tag("Db")<Db, Pool.Pool<TestDriver.TestTypes>>() {}
 
 describe("Pool: awaitConnected", () => {
+  it.scoped("a value that is neither a boolean nor { timeout } (untyped config) is an InvalidOption", () =>
+    Effect.gen(function*() {
+      const driver = yield* TestDriver.make()
+      const error = yield* Effect.flip(Pool.make(driver, { awaitConnected: "yes" as unknown as boolean }))
+      expect(error).toMatchObject({ _tag: "InvalidOption", option: "awaitConnected" })
+    }))
+
   it.scoped("without it, a queue: false request made right after the layer is built is dropped", () =>
     Effect.gen(function*() {
       const driver = yield* TestDriver.make({ connectScript: [after(10)] })

@@ -110,7 +110,10 @@ const resolve = <A, E, R, C>(
         ? {}
         : options.awaitConnected === false
         ? undefined
-        : options.awaitConnected && { timeout: options.awaitConnected.timeout }
+        : typeof options.awaitConnected === "object" && options.awaitConnected !== null
+        ? { timeout: options.awaitConnected.timeout }
+        // Anything else (a string from untyped config) is decoded as it is, and rejected.
+        : options.awaitConnected as never
     }),
     (settings): Resolved<A, E, R, C> => {
       const acquire = options.acquire

@@ -93,7 +93,14 @@ export const settings = <T extends Driver.Types>(options: Pool.Options<T>): Sett
     ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout }),
     ...(options.awaitConnected === undefined || options.awaitConnected === false
       ? {}
-      : { awaitConnected: options.awaitConnected === true ? {} : { timeout: options.awaitConnected.timeout } })
+      : {
+        awaitConnected: options.awaitConnected === true
+          ? {}
+          : typeof options.awaitConnected === "object" && options.awaitConnected !== null
+          ? { timeout: options.awaitConnected.timeout }
+          // Anything else (a string from untyped config) is decoded as it is, and rejected.
+          : options.awaitConnected as never
+      })
   })
   const ms = Duration.toMillis
   const lifetime = decoded.maxLifetime
