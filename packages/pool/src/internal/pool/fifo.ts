@@ -1,6 +1,6 @@
 /**
  * A FIFO queue on an array with a moving head: O(1) push and shift, and entries removed from the
- * middle lazily (the consumer skips entries marked done).
+ * middle lazily (the consumer skips entries marked done; `retain` drops them in one pass).
  *
  * @internal
  */
@@ -52,20 +52,14 @@ export class Fifo<A> {
     return low - this.head
   }
 
-  /** Removes one entry anywhere in the queue (O(n)); for the rare paths. */
-  remove(item: A): boolean {
-    const index = this.items.indexOf(item, this.head)
-    if (index < 0) return false
-    this.items.splice(index, 1)
-    return true
-  }
-
-  *[Symbol.iterator](): IterableIterator<A> {
-    for (let i = this.head; i < this.items.length; i++) yield this.items[i] as A
-  }
-
-  clear(): void {
-    this.items = []
+  /** Keeps only the entries `keep` holds for, in order (O(n)). */
+  retain(keep: (item: A) => boolean): void {
+    const kept: Array<A | undefined> = []
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i] as A
+      if (keep(item)) kept.push(item)
+    }
+    this.items = kept
     this.head = 0
   }
 }

@@ -27,8 +27,14 @@ import type { IdleState, Live, PoolState, Slot, SlotState } from "./state.js"
  */
 export const move = <T extends Driver.Types>(pool: PoolState<T>, slot: Slot<T>, next: SlotState<T>): void => {
   slot.state = next
-  if (next._tag === "Idle") pool.idle.push(next)
-  else if (next._tag === "Disconnecting") Deferred.unsafeDone(next.live.retired, Exit.succeed(next.cause))
+  if (next._tag === "Idle") {
+    const idle = pool.idle
+    idle.push(next)
+    // An entry whose slot moved on without being taken (pinged, retired) stays until it is shifted:
+    // an idle pool, pinged every interval, would grow its index for ever. Past twice the pool's
+    // size, drop them (amortised O(1) a move).
+    if (idle.length > 2 * pool.slots.length) idle.retain((entry) => entry.slot.state === entry)
+  } else if (next._tag === "Disconnecting") Deferred.unsafeDone(next.live.retired, Exit.succeed(next.cause))
 }
 
 /** An error's message for a log annotation (one `message` per line: the cause goes in `error`). @internal */
