@@ -229,6 +229,7 @@ export class NotConnected extends RedialError("NotConnected")<{
  * - `hold`: a checkout was held past the pool's timeout;
  * - `ping`: an idle ping;
  * - `call`: a call (e.g. a gRPC call, its method path in `detail`) ran past its deadline;
+ * - `confirm`: a published message was not confirmed by the broker in time (AMQP);
  * - `disconnect`: closing a connection.
  *
  * @since 0.1.0
@@ -243,6 +244,7 @@ export type TimeoutOperation =
   | "hold"
   | "ping"
   | "call"
+  | "confirm"
   | "disconnect"
 
 /**
@@ -306,6 +308,8 @@ const timeoutText = (self: Timeout, after: string, more: string): string => {
       return `${connection}: call${
         self.detail === undefined || self.detail.length === 0 ? "" : ` ${self.detail}`
       } timed out after ${after}.`
+    case "confirm":
+      return `${connection}: publish not confirmed by the broker within ${after}${more}.`
     case "disconnect":
       return `${connection}: disconnect timed out after ${after}${more}.`
   }
