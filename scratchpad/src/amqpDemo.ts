@@ -19,12 +19,12 @@
  */
 import { AmqpConnection } from "@redial/amqp"
 import type { AmqpChannel } from "@redial/amqp"
+import { classify } from "@redial/amqp/AmqpError"
 import { type Connection, Reconnect } from "@redial/core"
 import { FaultProxy } from "@redial/testing"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { execFile } from "node:child_process"
@@ -51,17 +51,16 @@ const rabbitmqctl = (...args: ReadonlyArray<string>): Effect.Effect<string, Erro
     return Effect.sync(() => child.kill())
   })
 
-/** Closes the connections whose connection_name is `name` from the broker's side (320 CONNECTION_FORCED). */
-const closeConnection = (name: string, reason: string): Effect.Effect<number, Error> =>
-  Effect.gen(function*() {
-    const listed = yield* rabbitmqctl("list_connections", "pid", "client_properties", "--quiet", "--no-table-headers")
-    const pids = listed.split("\n").flatMap((line) => {
-      const [pid, properties] = line.split("\t")
-      return pid !== undefined && properties?.includes(`{"connection_name","${name}"}`) ? [pid] : []
-    })
-    for (const pid of pids) yield* rabbitmqctl("close_connection", pid, reason)
-    return pids.length
-  })
+/** The broker's pids of the connections whose connection_name is `name`. */
+const connectionsNamed = (name: string): Effect.Effect<ReadonlyArray<string>, Error> =>
+  Effect.map(
+    rabbitmqctl("list_connections", "pid", "client_properties", "--quiet", "--no-table-headers"),
+    (listed) =>
+      listed.split("\n").flatMap((line) => {
+        const [pid, properties] = line.split("\t")
+        return pid !== undefined && properties?.includes(`{"connection_name","${name}"}`) ? [pid] : []
+      })
+  )
 
 const describe = (status: AmqpConnection.Status | Connection.Status): string =>
   status._tag === "Blocked"
@@ -97,6 +96,24 @@ const program = Effect.gen(function*() {
   const show = <S extends AmqpConnection.Status | Connection.Status>(label: string, changes: Stream.Stream<S>) =>
     Effect.forkScoped(Stream.runForEach(changes, (status) => say(`${label.padEnd(10)} ${describe(status)}`)))
   yield* show("connection", amqp.changes)
+  // Why each live connection ended, read from amqplib's `close` (the status only says what comes next),
+  // until the demo's own close at the end.
+  let ending = false
+  yield* amqp.changes.pipe(
+    Stream.filter((status) => status._tag === "Connected"),
+    Stream.runForEach(() =>
+      Effect.flatMap(Effect.either(amqp.get), (model) =>
+        Effect.sync(() => {
+          if (model._tag === "Left") return
+          model.right.once("close", (error?: Error) => {
+            if (ending) return
+            const reason = error === undefined ? "closed" : classify(error, { connection: name }).message
+            Effect.runFork(say(`${"connection".padEnd(10)} ${colour.red}lost${colour.reset}: ${reason}`))
+          })
+        }))
+    ),
+    Effect.forkScoped
+  )
   yield* show("publisher", publisher.changes)
   yield* show("consumer", consumer.changes)
 
@@ -135,7 +152,7 @@ const program = Effect.gen(function*() {
 
   let publishing = true
   const publishing$ = yield* Stream.iterate(1, (n) => n + 1).pipe(
-    Stream.schedule(Schedule.spaced("2500 micros")),
+    Stream.throttle({ cost: () => 1, units: 4, duration: "10 millis", burst: 8, strategy: "shape" }),
     Stream.takeWhile(() => publishing),
     Stream.mapEffect(publishOne, { concurrency: 64, unordered: true }),
     Stream.runDrain,
@@ -185,12 +202,16 @@ const program = Effect.gen(function*() {
 
   yield* step("restored: the next attempt connects; the buffered and the unconfirmed messages are sent, in order")
   yield* proxy.restore
+  yield* amqp.await({ timeout: "5 seconds" })
+  // rabbitmqctl takes a second or two to start: find the connection's pid meanwhile.
+  const pids = yield* Effect.fork(connectionsNamed(name))
   yield* scene(3_000)
   yield* progress
 
   yield* step("the broker closes the connection (rabbitmqctl close_connection: 320 CONNECTION_FORCED)")
-  const closed = yield* closeConnection(name, "closed by the redial demo")
-  yield* say(`  the broker closed ${closed} connection${closed === 1 ? "" : "s"} named ${name}`)
+  const found = yield* Fiber.join(pids)
+  for (const pid of found) yield* rabbitmqctl("close_connection", pid, "closed by the redial demo")
+  yield* say(`  the broker closed ${found.length} connection${found.length === 1 ? "" : "s"} named ${name}`)
   yield* scene(3_000)
   yield* progress
 
@@ -207,6 +228,7 @@ const program = Effect.gen(function*() {
   yield* progress
   yield* Effect.ignore(publisher.call((channel) => channel.deleteQueue(queue)))
 
+  ending = true
   const lost = [...confirmedIds].filter((messageId) => !consumed.has(messageId))
   const unconfirmed = [...consumed].filter((messageId) => !confirmedIds.has(messageId)).length
   yield* say(
