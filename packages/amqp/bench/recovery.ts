@@ -19,20 +19,25 @@
  *    and the channel's `Connected` statuses split that time into the AMQP connect (TCP +
  *    handshake through the proxy), the channel's opening and setup, and the publish's round trip.
  *
- * recovery − remaining is then what redial adds to the policy's wait. Between repetitions the
- * connection stays up for `SETTLE_MS`, longer than the channel's `minUptime` (1 s), so each cut
- * is the loss of a channel that lived (reopened at once) and not a failed opening. The heap is
+ * recovery − remaining is then what redial adds to the policy's wait. Its floor, measured in each
+ * repetition once redial is back: plain amqplib through the same proxy connects, opens a confirm
+ * channel, declares the queue and publishes one message, confirmed (what any client must do after
+ * an outage). Before each cut the connection stays up for `SETTLE_MS`, longer than the channel's
+ * `minUptime` (1 s), so the cut is the loss of a channel that lived (reopened at once), not a
+ * failed opening. The heap is
  * read (after full GCs) after the first and after the last repetition: it stays flat over the
- * reconnects. The proxy also counts the TCP connections it accepted: one per connect attempt.
+ * reconnects. The proxy also counts the TCP connections it accepted: one per connect attempt of
+ * redial's (the floor's own connections taken out).
  */
 import { AmqpConnection } from "@redial/amqp"
 import type { AmqpChannel } from "@redial/amqp"
 import { type Connection, Reconnect } from "@redial/core"
 import { FaultProxy } from "@redial/testing"
-import { Duration, Effect, Exit, Fiber, Queue, Scope, Stream } from "effect"
+import * as amqplib from "amqplib"
+import { Duration, Effect, Exit, Fiber, Logger, LogLevel, Queue, Scope, Stream } from "effect"
 import { fixed, heapUsed, list, median, met, table } from "../../../bench/report.js"
 import * as Rabbit from "../test/support/rabbit.js"
-import { quiet } from "./contenders.js"
+import { HEARTBEAT } from "./contenders.js"
 
 const DELAY_MS = 500
 /** Where in the backoff the restore falls, as fractions of the delay: one repetition each. */
@@ -51,6 +56,8 @@ interface Sample {
   readonly channel: number
   /** ms from the restore to the publish's confirm. */
   readonly confirmed: number
+  /** ms for amqplib to connect, open a confirm channel, declare the queue and publish one message, confirmed. */
+  readonly floor: number
 }
 
 interface Event<S> {
@@ -97,6 +104,8 @@ const repetition = (
   fraction: number
 ): Effect.Effect<Sample, unknown> =>
   Effect.gen(function*() {
+    // Up longer than the channel's minUptime: the cut is the loss of a channel that lived.
+    yield* Effect.sleep(Duration.millis(SETTLE_MS))
     yield* channel.sendToQueue(queue, "before")
     yield* Queue.takeAll(connectionEvents)
     yield* Queue.takeAll(channelEvents)
@@ -116,13 +125,37 @@ const repetition = (
     const opened = yield* next(channelEvents, "Connected")
     yield* Fiber.join(publish)
     const confirmed = performance.now() - restoredAt
+    const floor = yield* fromScratch(proxy, queue)
     return {
       offset: restoredAt - backoff.at,
       remaining,
       connected: connected.at - restoredAt,
       channel: opened.at - restoredAt,
-      confirmed
+      confirmed,
+      floor
     }
+  })
+
+/**
+ * The floor of any client: plain amqplib through the same proxy (with the bench's socket
+ * settings) connects, opens a confirm channel, declares the queue and publishes one message,
+ * awaiting its confirm; then closes.
+ */
+const fromScratch = (proxy: FaultProxy.FaultProxy, queue: string): Effect.Effect<number, unknown> =>
+  Effect.tryPromise(async () => {
+    const start = performance.now()
+    const model = await amqplib.connect(`amqp://guest:guest@${proxy.address}?heartbeat=${HEARTBEAT}`, {
+      noDelay: true
+    })
+    model.on("error", () => {})
+    const channel = await model.createConfirmChannel()
+    await channel.assertQueue(queue)
+    await new Promise<void>((resolve, reject) =>
+      channel.sendToQueue(queue, Buffer.from("floor"), {}, (error) => error ? reject(error) : resolve())
+    )
+    const took = performance.now() - start
+    await model.close()
+    return took
   })
 
 interface Counts {
@@ -133,6 +166,9 @@ interface Counts {
   /** Heap used after the first repetition and after the last, in bytes. */
   readonly heap: readonly [number, number]
 }
+
+/** The reconnects' warnings are what the bench provokes: not shown. */
+const silent = Logger.withMinimumLogLevel(LogLevel.None)
 
 const ms = (n: number) => fixed(n, 1)
 
@@ -162,7 +198,12 @@ const report = (samples: ReadonlyArray<Sample>, counts: Counts): string => {
           false
         ),
         summary("the channel `Connected`, after the connection's", samples.map((s) => s.channel - s.connected), false),
-        summary("the confirm, after the channel's `Connected`", samples.map((s) => s.confirmed - s.channel), false)
+        summary("the confirm, after the channel's `Connected`", samples.map((s) => s.confirmed - s.channel), false),
+        summary(
+          "floor: amqplib connects, opens a confirm channel, declares the queue, one confirmed publish",
+          samples.map((s) => s.floor),
+          false
+        )
       ]
     ),
     "",
@@ -174,23 +215,24 @@ const report = (samples: ReadonlyArray<Sample>, counts: Counts): string => {
         "connection up",
         "channel up",
         "confirmed",
-        "− remaining"
+        "− remaining",
+        "floor"
       ],
-      samples.map((
-        s
-      ) => [
+      samples.map((s) => [
         ms(s.offset),
         ms(s.remaining),
         ms(s.connected),
         ms(s.channel),
         ms(s.confirmed),
-        ms(s.confirmed - s.remaining)
+        ms(s.confirmed - s.remaining),
+        ms(s.floor)
       ]),
       [
         `Samples of confirmed − remaining: ${list(excess)}.`,
         "",
         "\"Remaining\" counts from when the `Backoff` status arrived on `amqp.changes` (the manager publishes it",
-        "just before it sleeps). The publish starts at the restore and waits in the publisher's buffer.",
+        "just before it sleeps). The publish starts at the restore and waits in the publisher's buffer. The",
+        "floor is measured in each repetition after redial's recovery, through the same proxy, with the path open.",
         "",
         `TCP connections the proxy accepted: ${counts.connections}, for ${counts.attempts} connect attempts ` +
         `(target: one each; ${met(counts.connections === counts.attempts)}). Heap after the first repetition ` +
@@ -226,19 +268,18 @@ export const run = async (): Promise<string> => {
         for (const fraction of OFFSETS) {
           samples.push(yield* repetition(channel, queue, proxy, connection.queue, channelEvents, fraction))
           if (firstHeap === 0) firstHeap = heapUsed()
-          yield* Effect.sleep(Duration.millis(SETTLE_MS))
         }
         const lastHeap = heapUsed()
         const counts: Counts = {
           attempts: connection.count("Connecting"),
-          connections: (yield* proxy.connections).total,
+          connections: (yield* proxy.connections).total - samples.length,
           heap: [firstHeap, lastHeap]
         }
         return [samples, counts] as const
-      }).pipe(Scope.extend(scope), quiet)
+      }).pipe(Scope.extend(scope), silent)
     )
     return report(samples, counts)
   } finally {
-    await Effect.runPromise(Scope.close(scope, Exit.void).pipe(quiet))
+    await Effect.runPromise(Scope.close(scope, Exit.void).pipe(silent))
   }
 }
