@@ -17,8 +17,6 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
-import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as ScheduleInterval from "effect/ScheduleInterval"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -70,47 +68,35 @@ export const resolveUrls = (
   return Effect.fail(new InvalidOption({ option: "url", reason: "Missing", detail: "give url or urls" }))
 }
 
-/** Where the next attempt connects: the URL that last worked first, then the others in order. */
-interface Rotation {
-  index: number
-  failedInRound: number
+/** Where a round starts: the URL that last worked, as an index into the list it came from. */
+interface LastWorked {
+  readonly urls: ReadonlyArray<AmqpConnectionString.Endpoint>
+  readonly index: number
 }
+
+/**
+ * The policy the core connection steps after a failed round (or a connection that died young):
+ * the user's current policy, read from the settings at every step, so one changed with `update`
+ * applies from the next failure on, starting from its beginning.
+ */
+const currentPolicy = (settings: Ref.Ref<AmqpConnection.Settings>): Schedule.Schedule<unknown, unknown> =>
+  Schedule.makeWithState<RoundState, unknown, unknown>(
+    { policy: undefined, state: undefined },
+    (now, input, previous) =>
+      Effect.flatMap(Ref.get(settings), (current) => {
+        const policy = current.policy
+        const state = previous.policy === policy ? previous.state : policy.initial
+        return Effect.map(
+          policy.step(now, input, state),
+          ([next, out, decision]) => [{ policy, state: next }, out, decision] as const
+        )
+      })
+  )
 
 interface RoundState {
   readonly policy: Schedule.Schedule<unknown, unknown> | undefined
   readonly state: unknown
 }
-
-/**
- * The policy the core connection steps: within a round of URLs, the next URL is tried at once;
- * after a whole round failed, the user's current policy says how long to wait. A policy changed
- * with `update` starts from its beginning at its first step.
- */
-const roundPolicy = (
-  settings: Ref.Ref<AmqpConnection.Settings>,
-  rotation: Rotation
-): Schedule.Schedule<unknown, unknown> =>
-  Schedule.makeWithState<RoundState, unknown, unknown>(
-    { policy: undefined, state: undefined },
-    (now, input, previous) =>
-      Effect.flatMap(
-        Ref.get(settings),
-        (current): Effect.Effect<readonly [RoundState, unknown, ScheduleDecision.ScheduleDecision]> => {
-          if (rotation.failedInRound > 0 && rotation.failedInRound < current.urls.length) {
-            return Effect.succeed(
-              [previous, Duration.zero, ScheduleDecision.continueWith(ScheduleInterval.after(now))] as const
-            )
-          }
-          rotation.failedInRound = 0
-          const policy = current.policy
-          const state = previous.policy === policy ? previous.state : policy.initial
-          return Effect.map(
-            policy.step(now, input, state),
-            ([next, out, decision]) => [{ policy, state: next }, out, decision] as const
-          )
-        }
-      )
-  )
 
 /** The socket under an amqplib connection, to end it when a graceful close does not finish. */
 const socketOf = (model: amqplib.ChannelModel): { destroy(): void } | undefined => {
@@ -122,31 +108,49 @@ const socketOf = (model: amqplib.ChannelModel): { destroy(): void } | undefined 
 const noop = () => {}
 
 /**
- * One amqplib connect, interruptible: when the wait is interrupted (by the connect timeout or a
- * close), a connection that opens afterwards is closed at once, and amqplib's own socket timeout
- * (set to the same duration) ends a socket that never opens.
+ * What a model reported before anyone watched it: its `close` (with the error it carried), so a
+ * connection that closes between its opening and the manager's `lost` is still seen as lost.
+ */
+const closedModels = new WeakMap<amqplib.ChannelModel, { readonly error: Error | undefined }>()
+
+/**
+ * One amqplib connect, interruptible. Its listeners go on in the same step as it opens, before
+ * any other event can come: `error` (amqplib rethrows an unheard one), `close` (recorded, see
+ * `closedModels`) and `blocked` / `unblocked` (the broker sends `blocked` right after the open
+ * when an alarm is on). When the wait is interrupted (by the connect timeout or a close), the
+ * socket is destroyed at once, so an attempt against a peer that never answers leaves nothing
+ * open; a connection that opened all the same is closed.
  */
 const openModel = (
   endpoint: AmqpConnectionString.Endpoint,
   socketOptions: amqplib.SocketOptions,
-  name: string
+  name: string,
+  onBlocked: (model: amqplib.ChannelModel, reason: Option.Option<string>) => void
 ): Effect.Effect<amqplib.ChannelModel, AmqpError> =>
   Effect.async<amqplib.ChannelModel, AmqpError>((resume) => {
     let abandoned = false
+    // net.connect / tls.connect take `signal`: aborting it destroys the socket, at any stage.
+    const abort = new AbortController()
     let promise: Promise<amqplib.ChannelModel>
     try {
-      promise = amqplibConnect(AmqpConnectionString.toAmqplib(endpoint), socketOptions)
+      promise = amqplibConnect(
+        AmqpConnectionString.toAmqplib(endpoint),
+        { ...socketOptions, signal: abort.signal } as amqplib.SocketOptions
+      )
     } catch (error) {
       resume(Effect.fail(classify(error, { connection: name })))
       return
     }
     promise.then(
       (model) => {
+        model.on("error", noop) // reported through `close`
         if (abandoned) {
-          model.on("error", noop)
           model.close().catch(noop).finally(() => socketOf(model)?.destroy())
           return
         }
+        model.once("close", (error?: Error) => closedModels.set(model, { error }))
+        model.on("blocked", (reason: unknown) => onBlocked(model, Option.some(String(reason))))
+        model.on("unblocked", () => onBlocked(model, Option.none()))
         resume(Effect.succeed(model))
       },
       (error) => {
@@ -155,6 +159,7 @@ const openModel = (
     )
     return Effect.sync(() => {
       abandoned = true
+      abort.abort()
     })
   })
 
@@ -164,6 +169,10 @@ const closeModel = (model: amqplib.ChannelModel, timeout: Duration.Duration): Ef
     Effect.timeoutOption(timeout),
     Effect.ensuring(Effect.sync(() => socketOf(model)?.destroy()))
   )
+
+/** What a round of URLs failed with: a fatal error if any URL gave one, else the last error. */
+const roundError = (errors: Arr.NonEmptyReadonlyArray<AmqpError | Timeout>): AmqpError | Timeout =>
+  errors.find((error) => error instanceof AmqpError && error.fatal) ?? Arr.lastNonEmpty(errors)
 
 /** @internal */
 export const make = (
@@ -184,8 +193,17 @@ export const make = (
       connectTimeout: plain.connectTimeout,
       policy: options.policy ?? Reconnect.randomExponential()
     })
-    const rotation: Rotation = { index: 0, failedInRound: 0 }
+    const lastWorked = yield* Ref.make<LastWorked | undefined>(undefined)
     const blocked = yield* SubscriptionRef.make<Option.Option<string>>(Option.none())
+    // The model whose `blocked` / `unblocked` the status shows: the live one, until its release.
+    // Each model's last word is kept too, for one blocked between its open and its hand-over.
+    let current: amqplib.ChannelModel | undefined = undefined
+    const reasons = new WeakMap<amqplib.ChannelModel, Option.Option<string>>()
+    const onBlocked = (model: amqplib.ChannelModel, reason: Option.Option<string>) => {
+      reasons.set(model, reason)
+      // Forked, not run synchronously: the ref's lock may be held by a fiber that yielded.
+      if (model === current) Effect.runFork(SubscriptionRef.set(blocked, reason))
+    }
 
     const socketOptions = (endpoint: AmqpConnectionString.Endpoint, timeout: Duration.Duration) => {
       const base: amqplib.SocketOptions = {
@@ -202,17 +220,15 @@ export const make = (
       return { ...tlsOptions, ...base } as amqplib.SocketOptions
     }
 
-    const acquire = Effect.gen(function*() {
-      const current = yield* Ref.get(settings)
-      const index = rotation.index % current.urls.length
-      const endpoint = Arr.unsafeGet(current.urls, index)
+    /** One URL: the amqplib connect within its timeout, released with the attempt's scope. */
+    const connectTo = (endpoint: AmqpConnectionString.Endpoint, connectTimeout: Duration.Duration) => {
       const withHeartbeat: AmqpConnectionString.Endpoint = endpoint.heartbeat === undefined
         ? { ...endpoint, heartbeat: plain.heartbeat }
         : endpoint
-      const timeout = endpoint.connectionTimeout ?? current.connectTimeout
-      const model = yield* Effect.uninterruptibleMask((restore) =>
+      const timeout = endpoint.connectionTimeout ?? connectTimeout
+      return Effect.uninterruptibleMask((restore) =>
         restore(
-          openModel(withHeartbeat, socketOptions(endpoint, timeout), name).pipe(
+          openModel(withHeartbeat, socketOptions(endpoint, timeout), name, onBlocked).pipe(
             Effect.timeoutFail({
               duration: timeout,
               onTimeout: () =>
@@ -226,29 +242,57 @@ export const make = (
           )
         ).pipe(
           Effect.tap((model) =>
+            Effect.suspend(() => {
+              current = model
+              return SubscriptionRef.set(blocked, reasons.get(model) ?? Option.none())
+            })
+          ),
+          Effect.tap((model) =>
             Effect.addFinalizer(() =>
-              Effect.zipRight(
-                SubscriptionRef.set(blocked, Option.none()),
-                closeModel(model, plain.closeTimeout)
-              )
+              Effect.suspend(() => {
+                if (current === model) current = undefined
+                return Effect.zipRight(
+                  SubscriptionRef.set(blocked, Option.none()),
+                  closeModel(model, plain.closeTimeout)
+                )
+              })
             )
           )
         )
-      ).pipe(
-        Effect.tapError(() =>
-          Effect.sync(() => {
-            rotation.failedInRound += 1
-            rotation.index = (index + 1) % current.urls.length
-          })
-        )
       )
-      rotation.failedInRound = 0
-      rotation.index = index
-      model.on("error", noop) // reported through `close`; an unheard `error` would kill the connection
-      model.on("blocked", (reason: string) => Effect.runSync(SubscriptionRef.set(blocked, Option.some(reason))))
-      model.on("unblocked", () => Effect.runSync(SubscriptionRef.set(blocked, Option.none())))
-      yield* Effect.logDebug(`redial: AMQP connected to ${AmqpConnectionString.describe(endpoint)}`)
-      return model
+    }
+
+    /**
+     * One connect attempt is one round of the URLs, read from the settings when it starts:
+     * from the one that last worked, then the others in order, each tried at once after the
+     * one before failed. Only a round that failed as a whole is a failed attempt (and the
+     * policy's delay follows).
+     */
+    const acquire = Effect.gen(function*() {
+      const { connectTimeout, urls } = yield* Ref.get(settings)
+      const worked = yield* Ref.get(lastWorked)
+      const first = worked !== undefined && worked.urls === urls ? worked.index : 0
+      const errors: Array<AmqpError | Timeout> = []
+      for (let step = 0; step < urls.length; step++) {
+        const index = (first + step) % urls.length
+        const endpoint = Arr.unsafeGet(urls, index)
+        const result = yield* Effect.either(connectTo(endpoint, connectTimeout))
+        if (result._tag === "Right") {
+          yield* Ref.set(lastWorked, { urls, index })
+          yield* Effect.logDebug(`redial: AMQP connected to ${AmqpConnectionString.describe(endpoint)}`)
+          return result.right
+        }
+        errors.push(result.left)
+        if (urls.length > 1) {
+          yield* Effect.logDebug(`redial: AMQP connect to ${AmqpConnectionString.describe(endpoint)} failed`).pipe(
+            Effect.annotateLogs("error", result.left.message)
+          )
+        }
+      }
+      // `urls` is never empty (resolveUrls checks it), so neither is `errors`.
+      return yield* Arr.isNonEmptyReadonlyArray(errors)
+        ? Effect.fail(roundError(errors))
+        : Effect.dieMessage("redial: no AMQP URL to connect to")
     })
 
     const manager = yield* Connection.make({
@@ -258,10 +302,12 @@ export const make = (
         Effect.async<never, AmqpError>((resume) => {
           const onClose = (error?: Error) =>
             resume(Effect.fail(classify(error ?? new Error("Unexpected close"), { connection: name })))
+          const closed = closedModels.get(model)
+          if (closed !== undefined) return onClose(closed.error)
           model.once("close", onClose)
           return Effect.sync(() => model.off("close", onClose))
         }),
-      policy: roundPolicy(settings, rotation),
+      policy: currentPolicy(settings),
       connectTimeout: Duration.infinity,
       isFatal: (error) => error instanceof AmqpError && error.fatal,
       minUptime: plain.minUptime,
@@ -274,16 +320,33 @@ export const make = (
         ? Data.struct({ _tag: "Blocked" as const, attempt: status.attempt, reason: reason.value })
         : status
 
+    // The manager's changes with the broker's blocked reason folded in; it ends when the
+    // manager's changes end (after Closed with ScopeClosed), not with the blocked ref's, which never do.
+    const changes: Stream.Stream<AmqpConnection.Status> = Stream.merge(
+      Stream.map(manager.changes, (status) => ({ status })),
+      Stream.map(blocked.changes, (reason) => ({ reason })),
+      { haltStrategy: "left" }
+    ).pipe(
+      Stream.mapAccum(
+        { status: undefined as Connection.Status | undefined, reason: Option.none<string>() },
+        (latest, event) => {
+          const next = { ...latest, ...event }
+          return [next, next] as const
+        }
+      ),
+      Stream.filterMap(({ reason, status }) =>
+        status === undefined ? Option.none() : Option.some(combine(status, reason))
+      ),
+      Stream.changesWith(sameStatus)
+    )
+
     const self: Base = {
       name,
       connection: manager,
       get: manager.get,
       await: manager.await as AmqpConnection.AmqpConnection["await"],
       status: Effect.zipWith(manager.status, SubscriptionRef.get(blocked), combine),
-      changes: Stream.zipLatest(manager.changes, blocked.changes).pipe(
-        Stream.map(([status, reason]) => combine(status, reason)),
-        Stream.changesWith(sameStatus)
-      ),
+      changes,
       blocked: SubscriptionRef.get(blocked),
       close: manager.close,
       connect: manager.connect,
@@ -302,10 +365,6 @@ export const make = (
             connectTimeout: next.connectTimeout ?? current.connectTimeout,
             policy: patch.policy ?? current.policy
           }))
-          if (Option.isSome(nextUrls)) {
-            rotation.index = 0
-            rotation.failedInRound = 0
-          }
         })
     }
     return self
