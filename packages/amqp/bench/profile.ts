@@ -7,7 +7,7 @@
  *   node --expose-gc [--cpu-prof] packages/amqp/build/bench/profile.mjs \
  *     [publish|consume] [clients, comma-separated] [in flight] [seconds] [rounds]
  *
- * Clients: `redial`, `amqplib`, `amqp-connection-manager`. Default: publish, all of them, 64 in
+ * Clients: `redial`, `amqplib`, `amqp-connection-manager` (`all` or "" for all). Default: publish, all of them, 64 in
  * flight, 2 s, 3 rounds (the order rotating). A consume run consumes `seconds` × 10,000 messages
  * with prefetch 100. Under `--cpu-prof`, profile one client at a time so the profile is that
  * client's.
@@ -18,7 +18,7 @@ import { helper, measure, type Measured, publishOnce } from "./throughput.js"
 
 const [what = "publish", names, inFlight = "64", seconds = "2", rounds = "3"] = process.argv.slice(2)
 
-const contenders = await Contenders.make(names)
+const contenders = await Contenders.make(names === "" || names === "all" ? undefined : names)
 const bench = await helper()
 try {
   const samples = new Map<string, Array<Measured>>()
