@@ -61,6 +61,23 @@ describe("ConnectionString: a user:password without @host is never shown", () =>
     for (const text of texts) expect(text).not.toContain("S3cr")
   })
 
+  it.each([
+    "postgres://u:S3cret@h:S3cret",
+    "postgres://u:S3cret@h:1,S3cret:x",
+    "postgres://u:S3cret@[S3cret]",
+    "amqp://u:S3cret@h/%zzS3cret",
+    "postgres://u:S3cret@h?x=%zzS3cret",
+    "postgres://u:S3c%72et@h:S3c%72et",
+    "postgres://u:S3c%72et@h:S3cret"
+  ])("a password typed where a host, port, path or option belongs is masked: %s", (input) => {
+    const texts = everything(input)
+    expect(Either.isLeft(ConnectionString.parseEither(input))).toBe(true)
+    for (const text of texts) {
+      expect(text).not.toContain("S3cr")
+      expect(text).not.toContain("S3c%72")
+    }
+  })
+
   it("the parse issue of FromString holds the input redacted, in every node", () => {
     const result = Schema.decodeUnknownEither(ConnectionString.FromString)("amqp://guest:S3cret")
     const error = Either.getLeft(result).pipe(Option.getOrThrow)

@@ -393,6 +393,18 @@ const suspectColon = (input: string, start: number, end: number): number => {
   return colon < end && indexIn(input, "[", start, colon) === colon ? colon : -1
 }
 
+/** The error with every non-empty secret text in its detail replaced by `***`. */
+const maskError = (error: ConnectionStringError, secrets: ReadonlyArray<string>): ConnectionStringError => {
+  let detail = error.detail
+  for (const secret of secrets) if (secret.length > 0) detail = detail.split(secret).join("***")
+  if (detail === error.detail) return error
+  return new ConnectionStringError(
+    error.position === undefined
+      ? { part: error.part, reason: error.reason, detail }
+      : { part: error.part, reason: error.reason, detail, position: error.position }
+  )
+}
+
 /** @internal */
 export const parseEither = (input: string): Either.Either<ConnectionString, ConnectionStringError> =>
   Either.gen(function*() {
@@ -419,7 +431,14 @@ export const parseEither = (input: string): Either.Either<ConnectionString, Conn
     const hostsStart = at === -1 ? authorityStart : at + 1
     const colon = at === -1 ? suspectColon(input, authorityStart, authorityEnd) : -1
     const secretFrom = colon === -1 ? Infinity : colon + 1
-    const hosts = yield* Either.orElse(scanHosts(input, hostsStart, authorityEnd, secretFrom), (error) =>
+    // A password typed where a host, port, path or option belongs (`u:S3cret@h:S3cret`) would be
+    // quoted by the messages below: mask it, as written and as decoded.
+    const secretTexts = credentials === undefined || Option.isNone(credentials.password)
+      ? []
+      : [input.slice(indexIn(input, ":", authorityStart, at) + 1, at), credentials.password.value]
+    const masked = <A>(result: Either.Either<A, ConnectionStringError>): Either.Either<A, ConnectionStringError> =>
+      secretTexts.length === 0 ? result : Either.mapLeft(result, (error) => maskError(error, secretTexts))
+    const hosts = yield* masked(Either.orElse(scanHosts(input, hostsStart, authorityEnd, secretFrom), (error) =>
       // Without user info, a password holding a raw "?" puts the host and the password's start in
       // the authority; never quote that text when an "@" follows.
       at === -1 && indexIn(input, "@", authorityEnd, input.length) < input.length
@@ -430,9 +449,9 @@ export const parseEither = (input: string): Either.Either<ConnectionString, Conn
             "percent-encode \"/\" and \"?\" in the user name and password",
           hostsStart
         )
-        : Either.left(error))
-    const path = yield* decodePart(input, authorityEnd, queryStart, "path", "the path", false)
-    const params = queryStart === input.length ? [] : yield* scanQuery(input, queryStart + 1)
+        : Either.left(error)))
+    const path = yield* masked(decodePart(input, authorityEnd, queryStart, "path", "the path", false))
+    const params = queryStart === input.length ? [] : yield* masked(scanQuery(input, queryStart + 1))
 
     return new ConnectionString({
       scheme: scheme.toLowerCase(),
