@@ -94,7 +94,13 @@ const openChannel = <C extends amqplib.Channel>(
 const closeChannel = (channel: amqplib.Channel): Effect.Effect<void> =>
   closedChannels.has(channel)
     ? Effect.void
-    : Effect.promise(() => channel.close().catch(noop)).pipe(Effect.timeoutOption("2 seconds"), Effect.asVoid)
+    : Effect.promise(() => channel.close().catch(noop)).pipe(
+      // A finalizer runs uninterruptibly: without this the timeout could not end the wait (and
+      // amqplib never settles close() when the connection dies while the channel is closing).
+      Effect.interruptible,
+      Effect.timeoutOption("2 seconds"),
+      Effect.asVoid
+    )
 
 const runSetup = <C extends amqplib.Channel>(
   setup: NonNullable<AmqpChannel.ChannelOptions<C>["setup"]>,
