@@ -393,10 +393,13 @@ const suspectColon = (input: string, start: number, end: number): number => {
   return colon < end && indexIn(input, "[", start, colon) === colon ? colon : -1
 }
 
-/** The error with every non-empty secret text in its detail replaced by `***`. */
+/** The error with every secret text inside its quoted parts replaced by `***` (the prose is ours). */
 const maskError = (error: ConnectionStringError, secrets: ReadonlyArray<string>): ConnectionStringError => {
-  let detail = error.detail
-  for (const secret of secrets) if (secret.length > 0) detail = detail.split(secret).join("***")
+  const detail = error.detail.replace(/"(?:[^"\\]|\\.)*"/g, (quoted) => {
+    let text = quoted
+    for (const secret of secrets) if (secret.length > 0) text = text.split(secret).join("***")
+    return text
+  })
   if (detail === error.detail) return error
   return new ConnectionStringError(
     error.position === undefined
