@@ -68,7 +68,9 @@ describe("ConnectionString: a user:password without @host is never shown", () =>
     "amqp://u:S3cret@h/%zzS3cret",
     "postgres://u:S3cret@h?x=%zzS3cret",
     "postgres://u:S3c%72et@h:S3c%72et",
-    "postgres://u:S3c%72et@h:S3cret"
+    "postgres://u:S3c%72et@h:S3cret",
+    `postgres://u:S3cret${"x".repeat(80)}@h:S3cret${"x".repeat(80)}`,
+    `postgres://u:S3c%22ret@h:S3c"ret`
   ])("a password typed where a host, port, path or option belongs is masked: %s", (input) => {
     const texts = everything(input)
     expect(Either.isLeft(ConnectionString.parseEither(input))).toBe(true)

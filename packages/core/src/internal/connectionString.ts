@@ -393,12 +393,23 @@ const suspectColon = (input: string, start: number, end: number): number => {
   return colon < end && indexIn(input, "[", start, colon) === colon ? colon : -1
 }
 
-/** The error with every secret text inside its quoted parts replaced by `***` (the prose is ours). */
+/**
+ * The error with every quoted part (the prose is ours) that holds a secret, or a piece of one
+ * (a quote cut at 64 characters), shown as `"***"`.
+ */
 const maskError = (error: ConnectionStringError, secrets: ReadonlyArray<string>): ConnectionStringError => {
   const detail = error.detail.replace(/"(?:[^"\\]|\\.)*"/g, (quoted) => {
-    let text = quoted
-    for (const secret of secrets) if (secret.length > 0) text = text.split(secret).join("***")
-    return text
+    let inner: unknown
+    try {
+      inner = JSON.parse(quoted)
+    } catch {
+      return "\"***\""
+    }
+    const body = typeof inner === "string" && inner.endsWith("…") ? inner.slice(0, -1) : String(inner)
+    const holds = secrets.some((secret) =>
+      secret.length > 0 && (body.includes(secret) || (body.length >= 3 && secret.includes(body)))
+    )
+    return holds ? "\"***\"" : quoted
   })
   if (detail === error.detail) return error
   return new ConnectionStringError(
