@@ -155,6 +155,54 @@ export const raw = async (): Promise<Contender> => {
   }
 }
 
+/**
+ * The floor of any Effect client: the raw amqplib channels of {@link raw}, publishing in
+ * `Effect.async` from fibers (as redial's loops do), consuming through `Stream.async` with each
+ * message acked in `Effect.sync`. What wrapping amqplib in Effect costs at least, with none of
+ * redial's work (buffer, message ids, republishing, reconnects).
+ */
+export const rawEffect = async (): Promise<Contender> => {
+  const queue = Rabbit.unique("bench-amqplib-effect")
+  const model = await rawConnection(Rabbit.unique("bench-amqplib-effect"))
+  const channel = await model.createConfirmChannel()
+  channel.on("error", noop)
+  await channel.assertQueue(queue, { durable: false })
+  const publish = () =>
+    Effect.async<void, unknown>((resume) => {
+      channel.publish("", queue, content, {}, (error) => resume(error ? Effect.fail(error) : Effect.void))
+    })
+  return {
+    name: "amqplib:effect",
+    queue,
+    publish: effectLoops(publish),
+    consume: (count, prefetch) =>
+      Effect.runPromise(Effect.gen(function*() {
+        const consumer = yield* Effect.promise(() => model.createChannel())
+        consumer.on("error", noop)
+        yield* Effect.promise(() => consumer.prefetch(prefetch))
+        const messages = Stream.asyncScoped<amqplib.ConsumeMessage>((emit) =>
+          Effect.acquireRelease(
+            Effect.promise(() =>
+              consumer.consume(queue, (message) => {
+                if (message !== null) emit.single(message)
+              })
+            ),
+            ({ consumerTag }) => Effect.promise(() => consumer.cancel(consumerTag))
+          )
+        )
+        yield* messages.pipe(
+          Stream.take(count),
+          Stream.runForEach((message) => Effect.sync(() => consumer.ack(message)))
+        )
+        yield* Effect.promise(() => consumer.close())
+      })),
+    close: async () => {
+      await channel.deleteQueue(queue).catch(noop)
+      await model.close().catch(noop)
+    }
+  }
+}
+
 export const acm = async (): Promise<Contender> => {
   const queue = Rabbit.unique("bench-acm")
   const manager = amqpConnectionManager.connect([Rabbit.url], {
@@ -196,7 +244,8 @@ export const acm = async (): Promise<Contender> => {
 const makers: ReadonlyArray<{ readonly name: string; readonly make: () => Promise<Contender> }> = [
   { name: "redial", make: redial },
   { name: "amqplib", make: raw },
-  { name: "amqp-connection-manager", make: acm }
+  { name: "amqp-connection-manager", make: acm },
+  { name: "amqplib:effect", make: rawEffect }
 ]
 
 /** The contenders named (comma-separated; all when undefined), in the order of the tables. */

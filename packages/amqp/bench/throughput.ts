@@ -1,7 +1,8 @@
 /**
  * Confirmed publishes per second and consumed messages per second, 1 KB messages, against the
  * local broker: redial, raw amqplib and amqp-connection-manager side by side in one process (the
- * clients of contenders.ts, each on its own connection and queue).
+ * clients of contenders.ts, each on its own connection and queue), with the floor of any Effect
+ * client: raw amqplib called from fibers through `Effect.async` / `Stream.asyncScoped`.
  *
  * - Publishes: `c` loops (1 or 64 messages in flight), each publishing and awaiting the broker's
  *   confirm before its next publish. Each measurement runs one client for `WARMUP_MS` (not
@@ -26,7 +27,7 @@ const WARMUP_MS = 500
 const MEASURE_MS = 1_500
 const ROUNDS = 5
 const CONCURRENCY: ReadonlyArray<number> = [1, 64]
-const CONSUME_COUNT = 20_000
+const CONSUME_COUNT = 12_000
 const PREFETCH = 100
 /** redial ≥ RAW_TARGET × amqplib and ≥ ACM_TARGET × amqp-connection-manager. */
 const RAW_TARGET = 0.9
@@ -111,13 +112,15 @@ const round = async (
 const NAMES = {
   redial: "redial `confirmChannel().publish`",
   amqplib: "amqplib `ConfirmChannel.publish` + callback",
-  "amqp-connection-manager": "amqp-connection-manager `ChannelWrapper.publish`"
+  "amqp-connection-manager": "amqp-connection-manager `ChannelWrapper.publish`",
+  "amqplib:effect": "amqplib in `Effect.async` from fibers (the floor of an Effect client)"
 } as const
 
 const CONSUMER_NAMES = {
   redial: "redial `amqp.consume` Stream, `delivery.ack`",
   amqplib: "amqplib `channel.consume`, `channel.ack`",
-  "amqp-connection-manager": "amqp-connection-manager `ChannelWrapper.consume`, `ack`"
+  "amqp-connection-manager": "amqp-connection-manager `ChannelWrapper.consume`, `ack`",
+  "amqplib:effect": "amqplib through `Stream.asyncScoped`, ack in `Effect.sync` (the floor of an Effect client)"
 } as const
 
 /** (max − min) / median of the samples, in %. */
@@ -136,7 +139,9 @@ const report = (samples: Samples, rounds: number, settings: { readonly measureMs
     return names.map((name) => {
       const key = `${prefix}${name}${suffix}`
       const rate = perSecond(key)
-      const isRedial = name === "redial"
+      // The floor is compared too: what any Effect client could reach.
+      const isRedial = name === "redial" || name === "amqplib:effect"
+      const hasTarget = name === "redial"
       return [
         ...first,
         labels[name]!,
@@ -145,8 +150,8 @@ const report = (samples: Samples, rounds: number, settings: { readonly measureMs
         fixed(cpu(key), 0),
         isRedial ? ratio(rate, rawRate) : "",
         isRedial ? ratio(rate, acmRate) : "",
-        isRedial ? met(rate / rawRate >= RAW_TARGET) : "",
-        isRedial ? met(rate / acmRate >= ACM_TARGET) : ""
+        hasTarget ? met(rate / rawRate >= RAW_TARGET) : "",
+        hasTarget ? met(rate / acmRate >= ACM_TARGET) : ""
       ]
     })
   }
