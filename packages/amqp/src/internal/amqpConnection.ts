@@ -163,9 +163,32 @@ const openModel = (
     })
   })
 
-/** Closes a connection gracefully within `timeout`, then ends its socket in any case. */
+/**
+ * Closes a connection gracefully within `timeout`, then ends its socket in any case. The close
+ * is done when amqplib's `close()` settles or the model emits `close`, whichever comes first:
+ * on a socket that died under it, `close()` never settles (amqplib calls its callback only on
+ * a CloseOk). The wait is interruptible, so the timeout works in a finalizer too (a finalizer
+ * is uninterruptible, and a timeout waits for an uninterruptible effect to finish).
+ */
 const closeModel = (model: amqplib.ChannelModel, timeout: Duration.Duration): Effect.Effect<void> =>
-  Effect.promise(() => model.close().catch(noop)).pipe(
+  Effect.async<void>((resume) => {
+    if (closedModels.has(model)) return resume(Effect.void)
+    let done = false
+    const finish = () => {
+      if (done) return
+      done = true
+      model.off("close", finish)
+      resume(Effect.void)
+    }
+    model.once("close", finish)
+    try {
+      model.close().then(finish, finish)
+    } catch {
+      finish()
+    }
+    return Effect.sync(() => model.off("close", finish))
+  }).pipe(
+    Effect.interruptible,
     Effect.timeoutOption(timeout),
     Effect.ensuring(Effect.sync(() => socketOf(model)?.destroy()))
   )
