@@ -84,6 +84,22 @@ export class AmqpError extends RedialError("AmqpError")<{
   override get message(): string {
     return internal.message(this)
   }
+  /** {@link classify}, as the example above calls it. */
+  static classify(
+    error: unknown,
+    context: { readonly connection: string; readonly scope?: "Connection" | "Channel" | undefined }
+  ): AmqpError {
+    return classify(error, context)
+  }
+}
+
+// `instanceof` throws for a revoked proxy: anything thrown is classified, never rethrown.
+const isAmqpError = (error: unknown): error is AmqpError => {
+  try {
+    return error instanceof AmqpError
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -96,7 +112,7 @@ export const classify: (
   error: unknown,
   context: { readonly connection: string; readonly scope?: "Connection" | "Channel" | undefined }
 ) => AmqpError = (error, context) => {
-  if (error instanceof AmqpError) return error
+  if (isAmqpError(error)) return error
   return new AmqpError({
     ...internal.read(error),
     connection: context.connection,

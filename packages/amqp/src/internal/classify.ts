@@ -57,7 +57,7 @@ const byCode: Record<number, Reason> = {
 }
 
 /** The reason of a reply code, `undefined` for a code AMQP does not define. @internal */
-export const reasonOfCode = (code: number): Reason | undefined => byCode[code]
+export const reasonOfCode = (code: number): Reason | undefined => Object.hasOwn(byCode, code) ? byCode[code] : undefined
 
 /** @internal */
 export interface Read {
@@ -68,8 +68,9 @@ export interface Read {
   readonly cause?: unknown
 }
 
-// `<code> (<NAME>) with message "<text>"`, the reply part of amqplib's close messages.
-const reply = /(\d{3}) \(([A-Z_-]+)\) with message "([^]*)"$/
+// `<code> (<NAME>) with message "`: the head of the reply part of amqplib's close messages
+// (lib/format.js closeMessage), followed by the reply text and a closing quote that ends the message.
+const replyHead = /(\d{3}) \(([A-Z_-]+)\) with message "/
 const operationOf = /^Operation failed: (\w+);/
 
 const errnoReasons: Record<string, Reason> = {
@@ -77,27 +78,59 @@ const errnoReasons: Record<string, Reason> = {
   ETIMEDOUT: "ConnectTimeout"
 }
 
-const messageOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
-    ? error.message
-    : typeof error === "string"
-    ? error
-    : ""
+/** A property of anything thrown, or `undefined` when reading it throws (a getter, a revoked proxy). */
+const property = (error: unknown, key: "message" | "code"): unknown => {
+  if (typeof error !== "object" || error === null) return undefined
+  try {
+    return key in error ? (error as Record<string, unknown>)[key] : undefined
+  } catch {
+    return undefined
+  }
+}
 
-const codeOf = (error: unknown): unknown =>
-  typeof error === "object" && error !== null && "code" in error ? error.code : undefined
+const messageOf = (error: unknown): string => {
+  if (typeof error === "string") return error
+  const message = property(error, "message")
+  return typeof message === "string" ? message : ""
+}
+
+/**
+ * The reply in a close message: the first `<code> (<NAME>) with message "` and the text after it,
+ * up to the quote that ends the message. One regular-expression search (no backtracking over the
+ * text) and one slice: linear in the message's length, however it is made.
+ */
+const replyOf = (message: string) => {
+  const head = replyHead.exec(message)
+  if (head === null || !message.endsWith("\"")) return undefined
+  const textStart = head.index + head[0].length
+  if (textStart > message.length - 1) return undefined
+  return { replyCode: Number(head[1]), replyText: message.slice(textStart, message.length - 1) }
+}
+
+// Messages of the operations amqplib refuses on a closed (or closing) channel or connection.
+const isClosedMessage = (message: string): boolean =>
+  /^channel closed$/i.test(message) || message === "Channel closing" ||
+  message === "Channel ended, no reply will be forthcoming" ||
+  message === "Connection closed" || message === "Connection closing" || message.startsWith("Connection closed (")
+
+// The other failures of amqplib's opening handshake (lib/connection.js open).
+const isHandshakeMessage = (message: string): boolean =>
+  message.startsWith("Handshake terminated") || message.startsWith("Expected ConnectionOpenOk;") ||
+  message.startsWith("Expected connection.secure, connection.close, or connection.tune during handshake") ||
+  message.startsWith("Frame on channel != 0 during handshake") || message.startsWith("SASL mechanism ") ||
+  message === "Wasn't expecting to have to go through secure" ||
+  (message.startsWith("Server frameMax ") && message.includes("below the protocol minimum"))
 
 /** @internal */
 export const read = (error: unknown): Read => {
   const message = messageOf(error)
-  const code = codeOf(error)
-  const matched = reply.exec(message)
-  if (matched !== null) {
-    const replyCode = Number(matched[1])
+  const code = property(error, "code")
+  const reply = replyOf(message)
+  if (reply !== undefined) {
     return {
-      reason: reasonOfCode(replyCode) ?? "Unknown",
-      replyCode,
-      replyText: matched[3],
+      reason: reasonOfCode(reply.replyCode) ?? "Unknown",
+      replyCode: reply.replyCode,
+      replyText: reply.replyText,
       operation: operationOf.exec(message)?.[1],
       cause: error
     }
@@ -113,17 +146,14 @@ export const read = (error: unknown): Read => {
   }
   if (message === "connect ETIMEDOUT") return { reason: "ConnectTimeout", cause: error }
   if (message === "Heartbeat timeout") return { reason: "HeartbeatTimeout", cause: error }
-  if (message === "Unexpected close") return { reason: "UnexpectedClose", cause: error }
-  if (typeof code === "string") return { reason: errnoReasons[code] ?? "Socket", cause: error }
-  if (
-    /^channel closed$/i.test(message) || message === "Channel ended, no reply will be forthcoming" ||
-    message === "Connection closed" || message === "Channel closing"
-  ) {
-    return { reason: "ChannelClosed", cause: error }
+  if (message === "Unexpected close" || message === "Socket closed abruptly during opening handshake") {
+    return { reason: "UnexpectedClose", cause: error }
   }
-  if (message.startsWith("Handshake terminated") || message.startsWith("Expected ")) {
-    return { reason: "Handshake", cause: error }
+  if (typeof code === "string") {
+    return { reason: (Object.hasOwn(errnoReasons, code) ? errnoReasons[code] : undefined) ?? "Socket", cause: error }
   }
+  if (isClosedMessage(message)) return { reason: "ChannelClosed", cause: error }
+  if (isHandshakeMessage(message)) return { reason: "Handshake", cause: error }
   return { reason: "Unknown", cause: error }
 }
 
@@ -198,5 +228,15 @@ export const message = (
 /** A one-line text of an unknown cause. @internal */
 export const causeText = (cause: unknown): string => {
   const text = messageOf(cause)
-  return text.length > 0 ? text : String(cause)
+  if (text.length > 0) return text
+  // A value without a string form (no prototype, a throwing toString, a revoked proxy) still gets one.
+  try {
+    return String(cause)
+  } catch {
+    try {
+      return Object.prototype.toString.call(cause)
+    } catch {
+      return "(a value that cannot be printed)"
+    }
+  }
 }
