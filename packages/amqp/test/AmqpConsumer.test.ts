@@ -240,6 +240,46 @@ describe("AmqpConsumer", () => {
   )
 
   it.scopedLive(
+    "deliveries of a dead channel still in the buffer are not handed out: the broker sends them again",
+    () =>
+      Effect.gen(function*() {
+        const queue = yield* C.queue()
+        const { amqp, name } = yield* connect()
+        const publisher = yield* C.publisher
+        const channel = yield* amqp.channel({ prefetch: 10 })
+        const reached = yield* Deferred.make<void>()
+        const gate = yield* Deferred.make<void>()
+        // The first delivery is held at the gate, so the next ones wait in the consumer's buffer.
+        const deliveries = yield* C.reader(
+          channel.consume(queue).pipe(
+            Stream.tap((delivery) =>
+              C.text(delivery) === "m0" && !delivery.fields.redelivered
+                ? Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(gate))
+                : Effect.void
+            )
+          )
+        )
+        yield* publisher.send(queue, ["m0"])
+        yield* Deferred.await(reached)
+        yield* publisher.send(queue, C.bodies(1, 10))
+        yield* C.eventually(C.statsOf(queue), (s) => s.unacked === 10, "all ten delivered to the channel", {
+          interval: "200 millis"
+        })
+        const dead = yield* channel.get
+        yield* Rabbit.closeConnection(name)
+        yield* channel.connection.awaitNext(dead)
+        yield* Deferred.succeed(gate, undefined)
+        const held = yield* deliveries.next()
+        expect([C.text(held), held.fields.redelivered]).toEqual(["m0", false])
+        const again = yield* deliveries.take(10)
+        expect(again.map(C.text)).toEqual(C.bodies(0, 10))
+        expect(again.every((delivery) => delivery.fields.redelivered)).toBe(true)
+        expect(Exit.isFailure(yield* Effect.exit(deliveries.next("1 second")))).toBe(true)
+      }),
+    90_000
+  )
+
+  it.scopedLive(
     "resumes after its queue is deleted, when the channel's setup declares it again",
     () =>
       Effect.gen(function*() {

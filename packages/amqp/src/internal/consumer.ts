@@ -244,11 +244,16 @@ const make = <C extends amqplib.Channel>(
      */
     const subscription = (channel: C, subscribed: Effect.Effect<void>): Effect.Effect<Outcome> =>
       Effect.acquireUseRelease(
-        Effect.sync(() => {
-          const onClose = () => post({ _tag: "ChannelClosed", channel })
-          channel.once("close", onClose)
-          return onClose
-        }),
+        // Events left from earlier subscriptions (the close after a failed consume) mean nothing
+        // now: dropped, so that they do not pile up while the queue stays missing.
+        Effect.zipRight(
+          Queue.takeAll(events),
+          Effect.sync(() => {
+            const onClose = () => post({ _tag: "ChannelClosed", channel })
+            channel.once("close", onClose)
+            return onClose
+          })
+        ),
         () =>
           Effect.gen(function*() {
             if (handle.isClosed(channel)) return { _tag: "Lost" } as const
