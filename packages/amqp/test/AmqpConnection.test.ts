@@ -129,7 +129,7 @@ describe("AmqpConnection: Retort's get and await", () => {
     }))
 
   it.scopedLive(
-    "interrupted waiters leave nothing behind: 20,000 interrupted awaits keep the heap flat, and the connection still connects",
+    "interrupted waiters leave nothing behind: 12,000 interrupted awaits keep the heap flat, and the connection still connects",
     () =>
       Effect.gen(function*() {
         const gc = exposeGc()
@@ -149,14 +149,14 @@ describe("AmqpConnection: Retort's get and await", () => {
           yield* Effect.repeatN(Effect.yieldNow(), 2)
           yield* Fiber.interruptAll(fibers)
         })
-        yield* Effect.repeatN(round, 4) // warm up
+        yield* Effect.repeatN(round, 2) // warm up
         gc()
         const before = process.memoryUsage().heapUsed
-        yield* Effect.repeatN(round, 19) // 20 × 1000 interrupted waits
+        yield* Effect.repeatN(round, 11) // 12 × 1000 interrupted waits
         gc()
         const growth = process.memoryUsage().heapUsed - before
-        // A waiter kept after its interruption holds its fiber (2.5 KB): 20,000 would be ~50 MB.
-        expect(growth).toBeLessThan(8 * 1024 * 1024)
+        // A waiter kept after its interruption holds its fiber (2.5 KB): 12,000 would be ~30 MB.
+        expect(growth).toBeLessThan(6 * 1024 * 1024)
 
         yield* proxy.restore
         const model = yield* amqp.await({ timeout: "5 seconds" })
@@ -394,4 +394,36 @@ describe("AmqpConnection: options", () => {
         true
       )
     }))
+})
+
+describe("AmqpConnection: memory", () => {
+  it.scopedLive(
+    "memory per connect attempt: 800 failed attempts grow the heap by less than 1 MB",
+    () =>
+      Effect.gen(function*() {
+        const gc = exposeGc()
+        const proxy = yield* proxyToBroker
+        yield* proxy.refuse(true)
+        yield* AmqpConnection.make({
+          url: urlOf(proxy),
+          name: Rabbit.unique("attempt-memory"),
+          policy: Reconnect.fixed("1 millis")
+        })
+        const attempts = (n: number) =>
+          Effect.flatMap(
+            totalOf(proxy),
+            (start) => eventually(totalOf(proxy), (total) => total >= start + n, "30 seconds")
+          )
+        yield* attempts(400) // warm up (JIT, pools, first-use caches)
+        gc()
+        gc()
+        const before = process.memoryUsage().heapUsed
+        yield* attempts(800)
+        gc()
+        gc()
+        const growth = process.memoryUsage().heapUsed - before
+        expect(growth).toBeLessThan(1024 * 1024) // 1.3 KB per attempt
+      }),
+    40_000
+  )
 })
