@@ -157,7 +157,7 @@ export const raw = async (): Promise<Contender> => {
 
 /**
  * The floor of any Effect client: the raw amqplib channels of {@link raw}, publishing in
- * `Effect.async` from fibers (as redial's loops do), consuming through `Stream.async` with each
+ * `Effect.async` from fibers (as redial's loops do), consuming through `Stream.asyncPush` with each
  * message acked in `Effect.sync`. What wrapping amqplib in Effect costs at least, with none of
  * redial's work (buffer, message ids, republishing, reconnects).
  */
@@ -180,7 +180,8 @@ export const rawEffect = async (): Promise<Contender> => {
         const consumer = yield* Effect.promise(() => model.createChannel())
         consumer.on("error", noop)
         yield* Effect.promise(() => consumer.prefetch(prefetch))
-        const messages = Stream.asyncScoped<amqplib.ConsumeMessage>((emit) =>
+        // asyncPush reads what arrived in chunks (asyncScoped runs a fiber per emit).
+        const messages = Stream.asyncPush<amqplib.ConsumeMessage>((emit) =>
           Effect.acquireRelease(
             Effect.promise(() =>
               consumer.consume(queue, (message) => {
@@ -188,8 +189,7 @@ export const rawEffect = async (): Promise<Contender> => {
               })
             ),
             ({ consumerTag }) => Effect.promise(() => consumer.cancel(consumerTag))
-          )
-        )
+          ), { bufferSize: "unbounded" })
         yield* messages.pipe(
           Stream.take(count),
           Stream.runForEach((message) => Effect.sync(() => consumer.ack(message)))

@@ -2,7 +2,7 @@
  * Confirmed publishes per second and consumed messages per second, 1 KB messages, against the
  * local broker: redial, raw amqplib and amqp-connection-manager side by side in one process (the
  * clients of contenders.ts, each on its own connection and queue), with the floor of any Effect
- * client: raw amqplib called from fibers through `Effect.async` / `Stream.asyncScoped`.
+ * client: raw amqplib called from fibers through `Effect.async` / `Stream.asyncPush`.
  *
  * - Publishes: `c` loops (1 or 64 messages in flight), each publishing and awaiting the broker's
  *   confirm before its next publish. Each measurement runs one client for `WARMUP_MS` (not
@@ -23,11 +23,11 @@ import type * as amqplib from "amqplib"
 import { collect, fixed, list, median, met, order, ratio, table, thousands } from "../../../bench/report.js"
 import * as Contenders from "./contenders.js"
 
-const WARMUP_MS = 500
-const MEASURE_MS = 1_500
+const WARMUP_MS = 400
+const MEASURE_MS = 1_200
 const ROUNDS = 5
 const CONCURRENCY: ReadonlyArray<number> = [1, 64]
-const CONSUME_COUNT = 12_000
+const CONSUME_COUNT = 8_000
 const PREFETCH = 100
 /** redial ≥ RAW_TARGET × amqplib and ≥ ACM_TARGET × amqp-connection-manager. */
 const RAW_TARGET = 0.9
@@ -120,7 +120,7 @@ const CONSUMER_NAMES = {
   redial: "redial `amqp.consume` Stream, `delivery.ack`",
   amqplib: "amqplib `channel.consume`, `channel.ack`",
   "amqp-connection-manager": "amqp-connection-manager `ChannelWrapper.consume`, `ack`",
-  "amqplib:effect": "amqplib through `Stream.asyncScoped`, ack in `Effect.sync` (the floor of an Effect client)"
+  "amqplib:effect": "amqplib through `Stream.asyncPush`, ack in `Effect.sync` (the floor of an Effect client)"
 } as const
 
 /** (max − min) / median of the samples, in %. */
