@@ -151,6 +151,30 @@ describe("AmqpConsumer", () => {
     60_000
   )
 
+  it.scopedLive("exclusive, priority and arguments go to basic.consume", () =>
+    Effect.gen(function*() {
+      const queue = yield* C.queue()
+      const { amqp } = yield* connect()
+      yield* C.reader(amqp.consume(queue, { exclusive: true, priority: 5, arguments: { "x-test": "yes" } }))
+      yield* C.eventually(C.check(queue), (q) => q.consumers === 1, "the consumer")
+      const consumers = yield* Rabbit.rabbitmqctl(
+        "list_consumers",
+        "queue_name",
+        "ack_required",
+        "arguments",
+        "--quiet",
+        "--no-table-headers"
+      )
+      const row = consumers.split("\n").find((line) => line.startsWith(`${queue}\t`))
+      expect(row).toContain("\ttrue\t")
+      expect(row).toMatch(/"x-priority",\s*5/)
+      expect(row).toMatch(/"x-test",\s*<<"yes">>|"x-test",\s*"yes"/)
+      // Another consumer is refused: the queue is in exclusive use.
+      const other = yield* Effect.either(Rabbit.withChannel((channel) => channel.consume(queue, () => {})))
+      expect(other._tag).toBe("Left")
+      if (other._tag === "Left") expect(String(other.left)).toContain("ACCESS_REFUSED")
+    }), 60_000)
+
   it.scopedLive(
     "noAck: a stream that is not read pauses the consumer on the broker past the buffer's bound and loses nothing",
     () =>
