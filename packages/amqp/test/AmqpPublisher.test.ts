@@ -1,10 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Closed, InvalidOption, Timeout } from "@redial/core"
-import { TestTime } from "@redial/testing"
-import { Duration, Effect, Either, Exit, Fiber, Logger, Metric, Option, Scope, TestClock } from "effect"
+import { Closed, InvalidOption, Reconnect, Timeout } from "@redial/core"
+import { FaultProxy, TestTime } from "@redial/testing"
+import type * as amqplib from "amqplib"
+import { Duration, Effect, Exit, Fiber, Logger, Metric, Option, Scope, Stream, TestClock } from "effect"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import { AmqpError, BufferFull, Nacked } from "../src/AmqpError.js"
+import type { AmqpChannel } from "../src/index.js"
+import { AmqpConnection } from "../src/index.js"
 import * as publisher from "../src/internal/publisher.js"
 import * as Fake from "./support/publisherFake.js"
+import * as Rabbit from "./support/rabbit.js"
 
 const { settle } = TestTime
 
@@ -460,5 +466,363 @@ describe("publisher on a scripted channel (TestClock)", () => {
     }))
 })
 
-// Used by the integration tests below (kept in one file with the unit tests).
-export const _unused = { Duration, Either }
+// --- against RabbitMQ ---------------------------------------------------------------------------
+
+/** `global.gc`, exposed at run time (the test workers are not started with --expose-gc). */
+const exposeGc = (): () => void => {
+  v8.setFlagsFromString("--expose-gc")
+  return vm.runInNewContext("gc") as () => void
+}
+
+const heapAfterGc = (gc: () => void) =>
+  Effect.sync(() => {
+    gc()
+    gc()
+    return process.memoryUsage().heapUsed
+  })
+
+/** Waits for the first status (of a channel or connection) that satisfies `predicate`, on `changes`. */
+const awaitStatus = <S extends { readonly _tag: string }>(
+  self: { readonly changes: Stream.Stream<S> },
+  predicate: (status: S) => boolean,
+  timeout: Duration.DurationInput = "20 seconds"
+) =>
+  self.changes.pipe(
+    Stream.filter(predicate),
+    Stream.runHead,
+    Effect.map(Option.getOrThrowWith(() => new Error("changes ended before the awaited status"))),
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the awaited status did not come in time") }),
+    Effect.orDie
+  )
+
+/** Polls something outside this process (the broker) every 20 ms until `predicate` holds. */
+const eventually = <A>(
+  self: Effect.Effect<A, unknown>,
+  predicate: (a: A) => boolean,
+  timeout: Duration.DurationInput = "20 seconds"
+) =>
+  Effect.gen(function*() {
+    let last = yield* self
+    while (!predicate(last)) {
+      yield* Effect.sleep("20 millis")
+      last = yield* self
+    }
+    return last
+  }).pipe(
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the condition did not hold in time") }),
+    Effect.orDie
+  )
+
+/** A queue of one test, deleted when the scope ends. */
+const testQueue = (args: amqplib.Options.AssertQueue = {}) => {
+  const queue = Rabbit.unique("publish")
+  return Effect.acquireRelease(
+    Effect.as(Effect.orDie(Rabbit.withChannel((channel) => channel.assertQueue(queue, args))), queue),
+    () => Effect.ignore(Rabbit.withChannel((channel) => channel.deleteQueue(queue)))
+  )
+}
+
+/** Everything in `queue` now, taken (no ack needed) with a direct admin connection. */
+const drain = (queue: string) =>
+  Effect.orDie(Rabbit.withChannel(async (channel) => {
+    const messages: Array<amqplib.GetMessage> = []
+    for (;;) {
+      const message = await channel.get(queue, { noAck: true })
+      if (message === false) return messages
+      messages.push(message)
+    }
+  }))
+
+const messageCount = (queue: string) =>
+  Effect.orDie(Rabbit.withChannel((channel) => channel.checkQueue(queue).then((q) => q.messageCount)))
+
+/**
+ * A connection through a FaultProxy (2 s heartbeat, 100 ms reconnects) and a confirm channel on
+ * it; both named with the test's unique `name`.
+ */
+const throughProxy = (options: AmqpChannel.ConfirmChannelOptions = {}) =>
+  Effect.gen(function*() {
+    const name = Rabbit.unique("publisher")
+    const proxy = yield* FaultProxy.make({ target: { port: Rabbit.port } })
+    const amqp = yield* AmqpConnection.make({
+      url: `amqp://guest:guest@${proxy.address}`,
+      name,
+      heartbeat: 2,
+      connectTimeout: "2 seconds",
+      policy: Reconnect.fixed("100 millis"),
+      minUptime: 0
+    })
+    const channel = yield* amqp.confirmChannel({ policy: Reconnect.fixed("100 millis"), ...options })
+    yield* channel.await({ timeout: "10 seconds" })
+    return { name, proxy, amqp, channel }
+  })
+
+/** The broker is away: new connections are refused and the open ones are cut. */
+const away = (proxy: FaultProxy.FaultProxy) => Effect.zipRight(proxy.refuse(true), proxy.cut)
+
+/** Forks `n` publishes of "0" … "n-1" to `queue`, in that order, and returns their fibers. */
+const forkPublishes = (channel: AmqpChannel.AmqpConfirmChannel, queue: string, n: number, size = 0) =>
+  Effect.forEach(
+    Array.from({ length: n }, (_, i) => i),
+    (i) =>
+      Effect.tap(
+        Effect.fork(channel.sendToQueue(queue, String(i).padEnd(size, "."))),
+        () => Effect.yieldNow()
+      )
+  )
+
+const bodies = (messages: ReadonlyArray<amqplib.GetMessage>) =>
+  messages.map((m) => m.content.toString().replace(/\.+$/, ""))
+
+describe("publisher against RabbitMQ", () => {
+  it.scopedLive("publish completes on the broker's confirm: the message is in the queue with its content and messageId", () =>
+    Effect.gen(function*() {
+      const queue = yield* testQueue()
+      const { channel } = yield* throughProxy()
+      yield* channel.sendToQueue(queue, "hello", { messageId: "given-id" })
+      yield* channel.publish("", queue, new Uint8Array([1, 2, 3]))
+      // Confirmed: already routed, no wait needed.
+      const [first, second] = yield* drain(queue)
+      expect(first!.content.toString()).toBe("hello")
+      expect(first!.properties.messageId).toBe("given-id")
+      expect([...second!.content]).toEqual([1, 2, 3])
+      expect(second!.properties.messageId).toMatch(uuid)
+      expect(yield* channel.pending).toEqual({ buffered: 0, inFlight: 0, bytes: 0 })
+    }))
+
+  it.scopedLive("a message the broker refuses (x-max-length 0, reject-publish) fails with Nacked", () =>
+    Effect.gen(function*() {
+      const queue = yield* testQueue({ arguments: { "x-max-length": 0, "x-overflow": "reject-publish" } })
+      const { channel } = yield* throughProxy()
+      const error = yield* Effect.flip(channel.sendToQueue(queue, "refused", { messageId: "nacked-1" }))
+      expect(error).toBeInstanceOf(Nacked)
+      expect(error).toMatchObject({ exchange: "", routingKey: queue, messageId: "nacked-1" })
+      // The channel is still in use: the nack closes nothing.
+      const other = yield* testQueue()
+      yield* channel.sendToQueue(other, "fine")
+      expect(yield* messageCount(other)).toBe(1)
+    }))
+
+  it.scopedLive(
+    "a black-holed connection: the publish fails with Timeout after confirmTimeout, and the channel opens again once the path is back",
+    () =>
+      Effect.gen(function*() {
+        const queue = yield* testQueue()
+        const { amqp, channel, proxy } = yield* throughProxy({ confirmTimeout: "1 second" })
+        yield* channel.sendToQueue(queue, "before")
+        yield* proxy.blackhole(true)
+        const [took, error] = yield* Effect.timed(Effect.flip(channel.sendToQueue(queue, "lost in the hole")))
+        const elapsed = Duration.toMillis(took)
+        expect(error).toBeInstanceOf(Timeout)
+        expect(error).toMatchObject({ operation: "confirm", kind: "Channel", connection: channel.name })
+        expect(elapsed).toBeGreaterThanOrEqual(900)
+        expect(elapsed).toBeLessThan(2_500) // well before the heartbeat (2 s, 2-3 intervals) gives up
+        // The heartbeat drops the half-open connection; then the path comes back.
+        yield* awaitStatus(amqp, (s) => s._tag !== "Connected")
+        yield* proxy.blackhole(false)
+        yield* channel.sendToQueue(queue, "after").pipe(Effect.timeout("20 seconds"))
+        const got = bodies(yield* drain(queue))
+        expect(got[0]).toBe("before")
+        expect(got).toContain("after")
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    `overflow "suspend" while the broker is away: publishers wait for room, and once it is back every message arrives, in order`,
+    () =>
+      Effect.gen(function*() {
+        const queue = yield* testQueue()
+        const { channel, proxy } = yield* throughProxy({ buffer: { messages: 5, overflow: "suspend" } })
+        yield* away(proxy)
+        yield* awaitStatus(channel, (s) => s._tag !== "Connected")
+        const fibers = yield* forkPublishes(channel, queue, 20)
+        yield* Effect.sleep("300 millis")
+        expect(yield* channel.pending).toEqual({ buffered: 5, inFlight: 0, bytes: 5 })
+        for (const fiber of fibers) expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        yield* proxy.restore
+        yield* Effect.forEach(fibers, Fiber.join).pipe(Effect.timeout("20 seconds"))
+        expect(bodies(yield* drain(queue))).toEqual(Array.from({ length: 20 }, (_, i) => String(i)))
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    `overflow "fail" while the broker is away: BufferFull at once; what was buffered arrives once it is back`,
+    () =>
+      Effect.gen(function*() {
+        const queue = yield* testQueue()
+        const { channel, proxy } = yield* throughProxy({ buffer: { messages: 5, overflow: "fail" } })
+        yield* away(proxy)
+        yield* awaitStatus(channel, (s) => s._tag !== "Connected")
+        const kept = yield* forkPublishes(channel, queue, 5)
+        const error = yield* Effect.flip(channel.sendToQueue(queue, "sixth")).pipe(Effect.timeout("1 second"))
+        expect(error).toBeInstanceOf(BufferFull)
+        expect(error).toMatchObject({ limit: "messages", size: 5, dropped: false })
+        yield* proxy.restore
+        yield* Effect.forEach(kept, Fiber.join).pipe(Effect.timeout("20 seconds"))
+        expect(bodies(yield* drain(queue))).toEqual(["0", "1", "2", "3", "4"])
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    `overflow "dropOldest" while the broker is away: the oldest fail with BufferFull (dropped), the newest arrive in order`,
+    () =>
+      Effect.gen(function*() {
+        const queue = yield* testQueue()
+        const { channel, proxy } = yield* throughProxy({ buffer: { messages: 5, overflow: "dropOldest" } })
+        yield* away(proxy)
+        yield* awaitStatus(channel, (s) => s._tag !== "Connected")
+        const fibers = yield* forkPublishes(channel, queue, 8)
+        for (const dropped of fibers.slice(0, 3)) {
+          const error = yield* Effect.flip(Fiber.join(dropped)).pipe(Effect.timeout("1 second"))
+          expect(error).toMatchObject({ _tag: "BufferFull", dropped: true })
+        }
+        yield* proxy.restore
+        yield* Effect.forEach(fibers.slice(3), Fiber.join).pipe(Effect.timeout("20 seconds"))
+        expect(bodies(yield* drain(queue))).toEqual(["3", "4", "5", "6", "7"])
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    `memory stays flat while the broker is away: 200,000 publish attempts with "fail" and with "dropOldest" hold no more than the buffer`,
+    () =>
+      Effect.gen(function*() {
+        const gc = exposeGc()
+        const queue = yield* testQueue()
+        const size = 1024
+        const messages = 1_000
+        const bufferBytes = size * messages
+        const warm = 20_000
+        const total = 200_000
+        const body = "x".repeat(size)
+        for (const overflow of ["fail", "dropOldest"] as const) {
+          const { channel, proxy } = yield* throughProxy({ buffer: { messages, overflow } })
+          yield* away(proxy)
+          yield* awaitStatus(channel, (s) => s._tag !== "Connected")
+          // Each attempt is a fiber of its own (under "dropOldest" it waits until a newer one drops
+          // it); after `warm` of them they wait for the gate, and the heap is measured.
+          const gate = yield* Effect.makeLatch(false)
+          let attempts = 0
+          let failed = 0
+          const attempt = Effect.suspend(() => {
+            const n = ++attempts
+            return Effect.zipRight(n > warm ? gate.await : Effect.void, channel.sendToQueue(queue, body))
+          }).pipe(Effect.catchTag("BufferFull", () => Effect.sync(() => failed++)))
+          // Workers looping (a forEach over 200,000 items would itself hold ~120 bytes per item).
+          const worker = Effect.whileLoop({ while: () => attempts < total, body: () => attempt, step: () => {} })
+          const run = yield* Effect.forkScoped(
+            Effect.forEach(Array.from({ length: messages + 50 }), () => worker, {
+              concurrency: "unbounded",
+              discard: true
+            })
+          )
+          yield* eventually(Effect.sync(() => failed), (n) => n === warm - messages, "60 seconds")
+          const warmHeap = yield* heapAfterGc(gc)
+          yield* gate.open
+          yield* eventually(Effect.sync(() => failed), (n) => n === total - messages, "60 seconds")
+          const endHeap = yield* heapAfterGc(gc)
+          expect(attempts).toBe(total)
+          expect(yield* channel.pending).toEqual({ buffered: messages, inFlight: 0, bytes: bufferBytes })
+          const growth = endHeap - warmHeap
+          console.log(
+            `publisher memory (${overflow}): ${total - warm} more attempts, ${failed} BufferFull, heap ${
+              growth >= 0 ? "+" : ""
+            }${(growth / 1024 / 1024).toFixed(2)} MiB (the buffer holds ${(bufferBytes / 1024 / 1024).toFixed(2)} MiB)`
+          )
+          // 180,000 more attempts, each 1 KiB: a buffer that grew with them would hold 175 MiB more.
+          expect(growth).toBeLessThan(bufferBytes + 4 * 1024 * 1024)
+          yield* Fiber.interrupt(run)
+          expect(yield* channel.pending).toEqual({ buffered: 0, inFlight: 0, bytes: 0 })
+        }
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "interrupted publishes that were still buffered leave nothing behind: pending back to 0, nothing sent once the broker is back",
+    () =>
+      Effect.gen(function*() {
+        const queue = yield* testQueue()
+        const { channel, proxy } = yield* throughProxy()
+        yield* away(proxy)
+        yield* awaitStatus(channel, (s) => s._tag !== "Connected")
+        const fibers = yield* forkPublishes(channel, queue, 100)
+        expect(yield* channel.pending).toMatchObject({ buffered: 100, inFlight: 0 })
+        yield* Effect.forEach(fibers, Fiber.interrupt)
+        expect(yield* channel.pending).toEqual({ buffered: 0, inFlight: 0, bytes: 0 })
+        yield* proxy.restore
+        yield* channel.sendToQueue(queue, "only this").pipe(Effect.timeout("20 seconds"))
+        expect(bodies(yield* drain(queue))).toEqual(["only this"])
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "a publish to a missing exchange (404 closes the channel) fails with NotFound for that message; the channel opens again with its setup and later publishes arrive",
+    () =>
+      Effect.gen(function*() {
+        const queue = yield* testQueue()
+        let setups = 0
+        const { channel } = yield* throughProxy({
+          setup: (ch) => {
+            setups++
+            return ch.checkQueue(queue)
+          }
+        })
+        expect(setups).toBe(1)
+        const missing = Rabbit.unique("no-such-exchange")
+        const around = yield* Effect.fork(
+          Effect.forEach(["a", "b", "c"], (body) => channel.sendToQueue(queue, body), { concurrency: "unbounded" })
+        )
+        const error = yield* Effect.flip(channel.publish(missing, "key", "nowhere"))
+        expect(error).toBeInstanceOf(AmqpError)
+        expect(error).toMatchObject({ reason: "NotFound", replyCode: 404, scope: "Channel" })
+        expect((error as AmqpError).replyText).toContain(missing)
+        yield* Fiber.join(around).pipe(Effect.timeout("20 seconds"))
+        yield* channel.sendToQueue(queue, "later").pipe(Effect.timeout("20 seconds"))
+        expect(setups).toBeGreaterThanOrEqual(2)
+        const got = bodies(yield* drain(queue))
+        expect([...got].sort()).toEqual(["a", "b", "c", "later"])
+      }),
+    60_000
+  )
+
+  it.live(
+    "graceful close: at the end of the scope every publish started before it completes, and no connection or channel of the test is left",
+    () =>
+      Effect.gen(function*() {
+        const queue = Rabbit.unique("graceful")
+        yield* Effect.orDie(Rabbit.withChannel((channel) => channel.assertQueue(queue)))
+        const name = Rabbit.unique("graceful")
+        const scope = yield* Scope.make()
+        const channel = yield* Scope.extend(
+          Effect.gen(function*() {
+            const amqp = yield* AmqpConnection.make({ url: Rabbit.url, name })
+            return yield* amqp.confirmChannel({})
+          }),
+          scope
+        )
+        yield* channel.await({ timeout: "10 seconds" })
+        const fibers = yield* Effect.forEach(
+          Array.from({ length: 2_000 }, (_, i) => i),
+          (i) => Effect.fork(channel.sendToQueue(queue, `m${i}`)),
+          { concurrency: "unbounded" }
+        )
+        yield* Effect.yieldNow()
+        const pending = yield* channel.pending
+        expect(pending.buffered + pending.inFlight).toBeGreaterThan(0) // the end comes with work outstanding
+        yield* Scope.close(scope, Exit.void)
+        const exits = yield* Effect.forEach(fibers, Fiber.await)
+        expect(exits.filter(Exit.isFailure)).toEqual([])
+        expect(yield* messageCount(queue)).toBe(2_000)
+        expect(yield* Effect.flip(channel.sendToQueue(queue, "too late"))).toBeInstanceOf(Closed)
+        expect(yield* Rabbit.connectionsNamed(name)).toEqual([])
+        expect(yield* Rabbit.channelsOf(name)).toBe(0)
+        yield* Effect.ignore(Rabbit.withChannel((channel) => channel.deleteQueue(queue)))
+      }),
+    60_000
+  )
+})

@@ -278,10 +278,20 @@ export const make = (
     const held = () => buffer.size + inFlight.size
     const heldBytes = () => buffer.bytes + inFlightBytes
     const fits = (message: Message) => held() + 1 <= maxMessages && heldBytes() + message.content.length <= maxBytes
+    // Made once: under overload every rejected publish fails with one of these, and building an
+    // error (its stack trace) would cost more than everything else a rejection does.
+    const full = {
+      messages: Effect.fail(new BufferFull({ channel: name, limit: "messages", size: maxMessages, dropped: false })),
+      bytes: Effect.fail(new BufferFull({ channel: name, limit: "bytes", size: maxBytes, dropped: false })),
+      droppedMessages: Effect.fail(
+        new BufferFull({ channel: name, limit: "messages", size: maxMessages, dropped: true })
+      ),
+      droppedBytes: Effect.fail(new BufferFull({ channel: name, limit: "bytes", size: maxBytes, dropped: true }))
+    }
     const fullError = (dropped: boolean) =>
       held() + 1 > maxMessages
-        ? new BufferFull({ channel: name, limit: "messages", size: maxMessages, dropped })
-        : new BufferFull({ channel: name, limit: "bytes", size: maxBytes, dropped })
+        ? (dropped ? full.droppedMessages : full.messages)
+        : (dropped ? full.droppedBytes : full.bytes)
 
     const wake = () => {
       const resume = wakeSender
@@ -312,7 +322,6 @@ export const make = (
         case "Buffered":
           if (from._tag === "New" || from._tag === "Waiting") counters.published.unsafeUpdate(1, [])
           buffer.insert(message)
-          wake()
           return
         case "InFlight": {
           inFlight.set(message.seq, message)
@@ -337,9 +346,12 @@ export const make = (
     /** Room was freed: admit suspended publishes in order while they fit; wake `flush` once empty. */
     const release = () => {
       let next = waiting.head
-      while (next !== undefined && phase._tag === "Open" && fits(next)) {
-        move(next, BUFFERED)
-        next = waiting.head
+      if (next !== undefined && phase._tag === "Open" && fits(next)) {
+        while (next !== undefined && fits(next)) {
+          move(next, BUFFERED)
+          next = waiting.head
+        }
+        wake()
       }
       if (drained.size > 0 && held() === 0 && waiting.size === 0) {
         const all = Array.from(drained)
@@ -542,6 +554,16 @@ export const make = (
       }
     }
 
+    /**
+     * A message just buffered: with nothing ahead of it and the channel taking messages, its
+     * caller sends it at once (the order is kept: sending is synchronous and nothing is before
+     * it); else the sender will.
+     */
+    const dispatch = (message: Message) => {
+      if (buffer.head === message && link._tag === "Up" && link.writable && !blocked) sendSome(link.channel, 1)
+      else wake()
+    }
+
     const pump = (channel: amqplib.ConfirmChannel) =>
       Effect.gen(function*() {
         while (true) {
@@ -640,7 +662,7 @@ export const make = (
         const bytes = toBuffer(content)
         if (bytes.length > maxBytes) {
           counters.rejected.unsafeUpdate(1, [])
-          return resume(Effect.fail(new BufferFull({ channel: name, limit: "bytes", size: maxBytes, dropped: false })))
+          return resume(full.bytes)
         }
         const messageId = publishOptions?.messageId ?? crypto.randomUUID()
         const message: Message = {
@@ -654,21 +676,24 @@ export const make = (
           prev: undefined,
           next: undefined
         }
-        if (waiting.size === 0 && fits(message)) move(message, BUFFERED)
-        else if (overflow === "suspend") move(message, WAITING)
+        if (waiting.size === 0 && fits(message)) {
+          move(message, BUFFERED)
+          dispatch(message)
+        } else if (overflow === "suspend") move(message, WAITING)
         else if (overflow === "fail") {
           counters.rejected.unsafeUpdate(1, [])
-          return resume(Effect.fail(fullError(false)))
+          return resume(fullError(false))
         } else {
           // dropOldest: only messages not sent yet can go; in flight they stay counted.
           if (inFlight.size + 1 > maxMessages || inFlightBytes + bytes.length > maxBytes) {
             counters.rejected.unsafeUpdate(1, [])
-            return resume(Effect.fail(fullError(false)))
+            return resume(fullError(false))
           }
           while (!fits(message) && buffer.head !== undefined) {
-            move(buffer.head, FAILED, Effect.fail(fullError(true)))
+            move(buffer.head, FAILED, fullError(true))
           }
           move(message, BUFFERED)
+          dispatch(message)
         }
         return Effect.sync(() => abandon(message))
       })
