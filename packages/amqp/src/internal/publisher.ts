@@ -15,7 +15,32 @@
  * channel died goes back ahead of every later one, and `pending` is read off their sizes. One
  * sender fiber waits for an open channel, for the broker to unblock the connection and for
  * amqplib's `drain`, and sends from the head of the buffer; amqplib's callbacks, the confirm
- * deadline alarm and the channel's `close` only move messages.
+ * deadline alarm and the channel's `close` only move messages. (A publish with nothing buffered
+ * ahead of it is sent by its caller at once, with the same function: sending is synchronous, so
+ * the order is the same, and the round trip through the sender fiber is saved.)
+ *
+ * What it decides, beyond the public guarantees (AmqpChannel's module doc):
+ *
+ * - The bound (`buffer.messages`, `buffer.bytes`) counts buffered and in-flight messages, so it
+ *   also limits how much is in flight while connected; the overflow policy applies then too.
+ *   `dropOldest` drops only messages not sent yet: with the bound taken by messages in flight, the
+ *   new publish fails with `BufferFull` (`dropped: false`).
+ * - A confirm `Timeout` fails every message whose deadline passed (each with its own error; the
+ *   message may still have been delivered) and drops the channel; the messages still in flight
+ *   on it go back to the buffer and are sent again on the next channel. While the broker blocks
+ *   the connection the deadlines do not run (it reads nothing then); they restart, whole, when
+ *   it unblocks.
+ * - A publish interrupted after it was sent is not sent again: it stays counted until its
+ *   confirm comes or its channel dies, then it is forgotten. Its caller withdrew it; sending it
+ *   again would deliver a message its publisher believes failed (and may publish again itself).
+ * - A channel the broker closes because of a publish (its close names basic.publish: a 404 for a
+ *   missing exchange, a 403, a 406 for a message over the broker's size limit) fails, with that
+ *   `AmqpError`, the messages in flight to the exchange the error names (all those in flight on
+ *   that channel when it names none), so a poison message is not resent for ever; the others
+ *   are sent again. A channel closed by anything else (someone's `call`, the connection) sends
+ *   all of them again.
+ * - amqplib throwing at `publish` for the message itself (an option it cannot encode) fails that
+ *   publish with an `AmqpError`; the channel stays in use.
  *
  * @internal
  */
