@@ -67,6 +67,7 @@ const eventually = <A>(self: Effect.Effect<A>, predicate: (a: A) => boolean, tim
   )
 
 const totalOf = (proxy: FaultProxy.FaultProxy) => Effect.map(proxy.connections, (c) => c.total)
+const openOf = (proxy: FaultProxy.FaultProxy) => Effect.map(proxy.connections, (c) => c.open)
 
 const exposeGc = (): () => void => {
   v8.setFlagsFromString("--expose-gc")
@@ -80,19 +81,24 @@ describe("AmqpConnection: Retort's get and await", () => {
   it.scopedLive("get fails with NotConnected at once while connecting, and returns the same ChannelModel while connected", () =>
     Effect.gen(function*() {
       const proxy = yield* proxyToBroker
-      yield* proxy.refuse(true)
+      // an attempt that hangs: a peer that accepts and never answers
+      yield* proxy.blackhole(true)
       const amqp = yield* AmqpConnection.make({
         url: urlOf(proxy),
         name: Rabbit.unique("retort-get"),
+        connectTimeout: "20 seconds",
         policy: Reconnect.fixed("50 millis")
       })
-      yield* eventually(totalOf(proxy), (n) => n >= 2, "5 seconds")
-      // at once: no wait for the attempt running now
-      const down = yield* amqp.get.pipe(Effect.flip, Effect.timeout("100 millis"))
+      yield* eventually(openOf(proxy), (n) => n === 1, "5 seconds")
+      // at once: no wait for the attempt running now (it would take 20 s)
+      const down = yield* amqp.get.pipe(Effect.flip, Effect.timeout("1 second"))
       expect(down).toBeInstanceOf(NotConnected)
-      expect(down._tag === "NotConnected" && down.status._tag).toMatch(/^(Connecting|Backoff)$/)
+      expect(down._tag === "NotConnected" && down.status).toMatchObject({ _tag: "Connecting", attempt: 1 })
+      expect(yield* Effect.flip(amqp.get)).toBeInstanceOf(NotConnected)
 
+      // the hung attempt's socket is reset: the next attempt goes through
       yield* proxy.restore
+      yield* proxy.cut
       const model = yield* amqp.await({ timeout: "5 seconds" })
       const first = yield* amqp.get
       const second = yield* amqp.get
