@@ -58,6 +58,8 @@ interface Sample {
   readonly confirmed: number
   /** ms for amqplib to connect, open a confirm channel, declare the queue and publish one message, confirmed. */
   readonly floor: number
+  /** The channel's failed openings (`Backoff` statuses) from the cut to its `Connected`. */
+  readonly channelBackoffs: number
 }
 
 interface Event<S> {
@@ -100,7 +102,7 @@ const repetition = (
   queue: string,
   proxy: FaultProxy.FaultProxy,
   connectionEvents: Queue.Queue<Event<AmqpConnection.Status>>,
-  channelEvents: Queue.Queue<Event<Connection.Status>>,
+  channelWatch: Watched<Connection.Status>,
   fraction: number
 ): Effect.Effect<Sample, unknown> =>
   Effect.gen(function*() {
@@ -108,7 +110,9 @@ const repetition = (
     yield* Effect.sleep(Duration.millis(SETTLE_MS))
     yield* channel.sendToQueue(queue, "before")
     yield* Queue.takeAll(connectionEvents)
+    const channelEvents = channelWatch.queue
     yield* Queue.takeAll(channelEvents)
+    const backoffsBefore = channelWatch.count("Backoff")
     yield* proxy.refuse(true)
     yield* proxy.cut
     const backoff = yield* next(connectionEvents, "Backoff")
@@ -131,6 +135,7 @@ const repetition = (
       remaining,
       connected: connected.at - restoredAt,
       channel: opened.at - restoredAt,
+      channelBackoffs: channelWatch.count("Backoff") - backoffsBefore,
       confirmed,
       floor
     }
@@ -216,7 +221,8 @@ const report = (samples: ReadonlyArray<Sample>, counts: Counts): string => {
         "channel up",
         "confirmed",
         "− remaining",
-        "floor"
+        "floor",
+        "channel backoffs"
       ],
       samples.map((s) => [
         ms(s.offset),
@@ -225,7 +231,8 @@ const report = (samples: ReadonlyArray<Sample>, counts: Counts): string => {
         ms(s.channel),
         ms(s.confirmed),
         ms(s.confirmed - s.remaining),
-        ms(s.floor)
+        ms(s.floor),
+        String(s.channelBackoffs)
       ]),
       [
         `Samples of confirmed − remaining: ${list(excess)}.`,
@@ -262,11 +269,11 @@ export const run = async (): Promise<string> => {
         yield* amqp.connect
         const channel = yield* amqp.confirmChannel({ setup: (channel) => channel.assertQueue(queue) })
         yield* Effect.addFinalizer(() => Effect.ignore(Rabbit.withChannel((channel) => channel.deleteQueue(queue))))
-        const channelEvents = (yield* watch(channel.changes)).queue
+        const channelWatch = yield* watch(channel.changes)
         const samples: Array<Sample> = []
         let firstHeap = 0
         for (const fraction of OFFSETS) {
-          samples.push(yield* repetition(channel, queue, proxy, connection.queue, channelEvents, fraction))
+          samples.push(yield* repetition(channel, queue, proxy, connection.queue, channelWatch, fraction))
           if (firstHeap === 0) firstHeap = heapUsed()
         }
         const lastHeap = heapUsed()
