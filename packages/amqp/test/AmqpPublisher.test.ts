@@ -719,10 +719,10 @@ describe("publisher against RabbitMQ", () => {
               discard: true
             })
           )
-          yield* eventually(Effect.sync(() => failed), (n) => n === warm - messages, "60 seconds")
+          yield* eventually(Effect.sync(() => failed), (n) => n === warm - messages, "90 seconds")
           const warmHeap = yield* heapAfterGc(gc)
           yield* gate.open
-          yield* eventually(Effect.sync(() => failed), (n) => n === total - messages, "60 seconds")
+          yield* eventually(Effect.sync(() => failed), (n) => n === total - messages, "90 seconds")
           const endHeap = yield* heapAfterGc(gc)
           expect(attempts).toBe(total)
           expect(yield* channel.pending).toEqual({ buffered: messages, inFlight: 0, bytes: bufferBytes })
@@ -738,7 +738,7 @@ describe("publisher against RabbitMQ", () => {
           expect(yield* channel.pending).toEqual({ buffered: 0, inFlight: 0, bytes: 0 })
         }
       }),
-    120_000
+    240_000
   )
 
   it.scopedLive(
