@@ -418,6 +418,25 @@ describe("AmqpConsumer", () => {
       if (Exit.isFailure(exit)) expect(Option.getOrThrow(Cause.failureOption(exit.cause))).toBeInstanceOf(Closed)
     }), 60_000)
 
+  it.scopedLive("fails with Closed at once when its connection closes while it waits for a missing queue", () => {
+    const logs = C.captureLogs()
+    return Effect.gen(function*() {
+      const queue = Rabbit.unique("missing")
+      const { amqp } = yield* connect()
+      const channel = yield* amqp.channel({ policy: Reconnect.fixed("50 millis") })
+      const deliveries = yield* C.reader(channel.consume(queue, { policy: Reconnect.fixed("1 minute") }))
+      yield* C.eventually(
+        Effect.sync(() => logs.lines.some((line) => line.message.includes("subscribing again in 1m"))),
+        (found) => found,
+        "the first failed subscription"
+      )
+      yield* amqp.close
+      const exit = yield* deliveries.exit("10 seconds")
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isFailure(exit)) expect(Option.getOrThrow(Cause.failureOption(exit.cause))).toBeInstanceOf(Closed)
+    }).pipe(Effect.provide(logs.layer))
+  }, 60_000)
+
   it.scopedLive(
     "stopping the stream cancels the consumer on the broker; the channel stays open",
     () =>

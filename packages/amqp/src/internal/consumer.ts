@@ -318,6 +318,8 @@ const make = <C extends amqplib.Channel>(
         }
       })
 
+    const closed = manager.changes.pipe(Stream.filter((status) => status._tag === "Closed"), Stream.runHead)
+
     const run: Effect.Effect<never, Closed> = Effect.gen(function*() {
       let previous: C | undefined = undefined
       // After a loss: a channel other than the one that closed; otherwise the one open now.
@@ -347,7 +349,8 @@ const make = <C extends amqplib.Channel>(
           yield* Effect.logWarning(
             `redial: consumer of "${queue}": ${what}; subscribing again in ${Duration.format(delay)}`
           )
-          yield* Effect.sleep(delay)
+          // A channel that closes for good meanwhile ends the wait: awaitNext then fails with Closed.
+          yield* Effect.raceFirst(Effect.sleep(delay), closed)
         })
 
       const subscribed = Effect.suspend(() => {
