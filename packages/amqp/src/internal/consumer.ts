@@ -17,8 +17,9 @@
  * from amqplib's callback (no round trip through a fiber first), and subscribed again once the
  * stream has read the buffer down to {@link LOW_WATER}. Nothing is dropped: the deliveries that
  * were on the wire when the broker took the cancel still arrive and are kept, so the bound is
- * `HIGH_WATER` plus that overshoot (the broker's send rate times a round trip; a few thousand
- * small messages on loopback) plus the chunk the stream is handing out.
+ * `HIGH_WATER` plus that overshoot plus the chunk the stream is handing out. The overshoot is
+ * bounded in bytes, not messages: what the TCP buffers and the broker's own pipeline hold, about
+ * 6 MB on loopback (some 1,400 messages of 4 KB, but a whole queue of 20,000 tiny ones).
  *
  * When the stream stops, the consumer is cancelled on the broker (bounded by a timeout) and the
  * deliveries still in the buffer are nacked back to their queue at once. Those already handed
