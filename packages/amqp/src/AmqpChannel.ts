@@ -90,14 +90,29 @@ export interface AmqpChannel<C extends amqplib.Channel = amqplib.Channel> {
   /**
    * The deliveries of `queue` as a `Stream`, across reconnects: the subscription is made again on
    * every new channel, and after the broker cancels it (the queue was deleted), after the
-   * policy's delay while the queue is missing. Stopping the stream cancels the consumer. Ack
-   * each delivery with its `ack` (unless `noAck`).
+   * policy's delay while the queue is missing (a policy that gives up ends the stream with
+   * `Closed`, reason `PolicyExhausted`). Stopping the stream cancels the consumer, and deliveries
+   * it had buffered but not handed out go back to the queue. Ack each delivery with its `ack`
+   * (unless `noAck`).
+   *
+   * - Flow control: with acks, the channel's `prefetch` bounds the deliveries in memory. With
+   *   `noAck` (or without a prefetch) the broker cannot be slowed, so past 1,024 buffered
+   *   deliveries the consumer cancels itself on the broker and subscribes again once the stream
+   *   has read the buffer down to 256; what was already on the wire still arrives (nothing is
+   *   lost), so the bound is 1,024 deliveries plus what a socket holds.
+   * - The stream reads its buffer in chunks of up to 256: an operator that stops mid-chunk
+   *   (`Stream.take`) leaves the rest of that chunk unacked until the channel closes (at once for
+   *   `AmqpConnection.consume`, which has a channel of its own).
+   * - Subscribing to a missing queue makes the broker close the channel (404) for its other users
+   *   too: consume on a channel of its own when others share it.
    */
   consume(queue: string, options?: ConsumeOptions): Stream.Stream<Delivery, AmqpError | Closed>
 }
 
 /**
- * What a full buffer does to a new publish while the channel is down:
+ * What a full buffer does to a new publish. The bound counts the messages waiting to be sent and
+ * those sent and not yet confirmed, so it applies while connected too (a slow broker), not only
+ * while the channel is down:
  *
  * - `"suspend"` (default): the publisher waits until there is room (backpressure);
  * - `"fail"`: the new publish fails at once with `BufferFull`;
@@ -134,11 +149,15 @@ export interface BufferOptions {
 export interface ConfirmChannelOptions extends ChannelOptions<amqplib.ConfirmChannel> {
   /**
    * How long the broker may take to confirm a message once it was sent. Default 10 seconds (as
-   * rascal). On a half-open socket amqplib's confirms would wait until the heartbeat fires.
+   * rascal). On a half-open socket amqplib's confirms would wait until the heartbeat fires. A
+   * publish that times out fails with `Timeout` (operation `confirm`) — the message may still have
+   * been delivered — and the channel is replaced, so the other unconfirmed messages are sent again
+   * on a new one. The deadlines stop while the broker blocks the connection and start again in
+   * full when it unblocks. `Duration.infinity` turns the timeout off.
    */
   readonly confirmTimeout?: Duration.DurationInput | undefined
   readonly buffer?: BufferOptions | undefined
-  /** At the end of the scope, how long to wait for outstanding confirms. Default 10 seconds. */
+  /** At the end of the scope, how long to wait for outstanding confirms. Default 10 seconds; 0 does not wait. */
   readonly closeTimeout?: Duration.DurationInput | undefined
 }
 
@@ -152,7 +171,10 @@ export interface ConfirmChannelOptions extends ChannelOptions<amqplib.ConfirmCha
 export type PublishOptions = amqplib.Options.Publish
 
 /**
- * Why a publish failed.
+ * Why a publish failed: `Nacked` (the broker refused it), `BufferFull` (the overflow policy),
+ * `Timeout` (no confirm within `confirmTimeout`), `Closed` (the channel closed for good, or the
+ * scope ended before it was confirmed), `AmqpError` (the broker closed the channel because of this
+ * message, e.g. 404 for a missing exchange; or amqplib could not encode it).
  *
  * @since 0.1.0
  * @category models
@@ -181,7 +203,8 @@ export interface Pending {
 export interface AmqpConfirmChannel extends AmqpChannel<amqplib.ConfirmChannel> {
   /**
    * Publishes and waits for the broker's confirm (see the module's guarantees). An interrupted
-   * publish that was not sent yet leaves the buffer at once; one that was sent may still arrive.
+   * publish that was not sent yet leaves the buffer at once; one that was sent may still arrive,
+   * and is not sent again if its channel dies before the confirm (its caller has gone).
    */
   publish(
     exchange: string,
@@ -215,7 +238,9 @@ export interface ConsumeOptions {
 
 /**
  * One delivery. `ack`, `nack` and `reject` fail with {@link StaleDelivery} when the channel it
- * came on has closed since (the broker redelivers it), instead of closing the new channel.
+ * came on has closed since (the broker redelivers it), instead of closing the new channel. The
+ * first of them wins: a second is a no-op (the broker would close the channel for a second ack).
+ * `nack` and `reject` requeue unless `{ requeue: false }`. With `noAck` all three are no-ops.
  *
  * @since 0.1.0
  * @category models

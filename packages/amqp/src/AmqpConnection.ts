@@ -188,7 +188,10 @@ export interface AmqpConnection {
   readonly blocked: Effect.Effect<Option.Option<string>>
   /** Closes the connection and stops reconnecting (channels on it close too). */
   readonly close: Effect.Effect<void>
-  /** Starts connecting again after `close` or a fatal error. */
+  /**
+   * Starts connecting again after `close` or a fatal error, and with it every channel that closed
+   * with the connection (their `await` waits for the new connection once this returns).
+   */
   readonly connect: Effect.Effect<void, Closed>
   /** The run-time settings now. */
   readonly settings: Effect.Effect<Settings>

@@ -134,6 +134,24 @@ describe("AmqpChannel", () => {
       expect(declared.queue).toMatch(/^amq\.gen-/)
     }))
 
+  it.scopedLive("a connection closed by the user closes its channels; started again with connect, they come back with their setup", () =>
+    Effect.gen(function*() {
+      const name = Rabbit.unique("channel-close-connect")
+      const amqp = yield* AmqpConnection.make({ url: Rabbit.url, name, policy: Reconnect.fixed("100 millis") })
+      let setups = 0
+      const channel = yield* amqp.channel({ setup: () => Effect.sync(() => void (setups += 1)), minUptime: 0 })
+      const first = yield* channel.await({ timeout: "5 seconds" })
+      yield* amqp.close
+      const closed = yield* eventually(channel.status, (status) => status._tag === "Closed", "5 seconds")
+      expect(closed._tag).toBe("Closed")
+      yield* amqp.connect
+      const next = yield* channel.await({ timeout: "5 seconds" })
+      expect(next).not.toBe(first)
+      expect(setups).toBe(2)
+      const declared = yield* channel.call((ch) => ch.assertQueue("", { exclusive: true }))
+      expect(declared.queue).toMatch(/^amq\.gen-/)
+    }))
+
   it.scopedLive("a setup that fails (406) is a typed SetupFailed in the channel's Backoff, retried after the policy's delay, not in a hot loop", () =>
     Effect.gen(function*() {
       const queue = Rabbit.unique("q-406")

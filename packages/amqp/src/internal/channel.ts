@@ -219,6 +219,12 @@ export const makeHandle = <C extends amqplib.Channel>(
       minUptime: plain.minUptime,
       isFatal: (error) => error instanceof Closed
     })
+    // A channel closes with its connection (closed by the user, a fatal error, a policy that gave
+    // up); the connection's `connect` starts it again (see `attach`).
+    yield* Effect.acquireRelease(
+      Effect.sync(() => channelsOf(amqp).add(manager)),
+      () => Effect.sync(() => channelsOf(amqp).delete(manager))
+    )
     return {
       name,
       amqp,
@@ -249,6 +255,18 @@ export const channelApi = <C extends amqplib.Channel>(handle: Handle<C>): AmqpCh
   }
 }
 
+/** The channel managers open on each connection, started again by its `connect`. */
+const registry = new WeakMap<Base, Set<Connection.Connection<amqplib.Channel>>>()
+
+const channelsOf = (amqp: Base): Set<Connection.Connection<amqplib.Channel>> => {
+  let channels = registry.get(amqp)
+  if (channels === undefined) {
+    channels = new Set()
+    registry.set(amqp, channels)
+  }
+  return channels
+}
+
 /** Adds the channel constructors to a connection. @internal */
 export const attach = (base: Base): AmqpConnection.AmqpConnection => {
   const channel = (options?: AmqpChannel.ChannelOptions) =>
@@ -259,8 +277,22 @@ export const attach = (base: Base): AmqpConnection.AmqpConnection => {
       const publish = yield* publisher.make(handle, options ?? {})
       return { ...channelApi(handle), ...publish }
     })
+  // `connect` starts the connection, then every channel that closed with it: once it returns, a
+  // channel's `await` waits for the new connection instead of failing with the old `Closed`.
+  const connect = Effect.zipRight(
+    base.connect,
+    Effect.suspend(() =>
+      Effect.forEach(channelsOf(base), (manager) =>
+        Effect.flatMap(
+          manager.status,
+          (status) =>
+            status._tag === "Closed" && status.reason !== "ScopeClosed" ? Effect.ignore(manager.connect) : Effect.void
+        ), { discard: true })
+    )
+  )
   return {
     ...base,
+    connect,
     channel,
     confirmChannel,
     consume: (queue, options) =>
