@@ -108,6 +108,35 @@ const socketOf = (model: amqplib.ChannelModel): { destroy(): void } | undefined 
 const noop = () => {}
 
 /**
+ * Batches amqplib's socket writes. amqplib's `Mux` moves the frames of every channel to the socket
+ * one `write` at a time: a system call per frame (a confirmed publish is three frames). Corking the
+ * socket for one round of the mux turns a round into one `writev`, the same bytes in the same
+ * order. amqplib 2.3.1 is pinned; where its internals differ, nothing is changed.
+ */
+const batchWrites = (model: amqplib.ChannelModel): void => {
+  const connection = model.connection as unknown as {
+    readonly stream?: { readonly cork?: unknown; readonly uncork?: unknown }
+    readonly muxer?: { _readIncoming?: unknown }
+  }
+  const stream = connection.stream
+  const muxer = connection.muxer
+  if (
+    stream === undefined || muxer === undefined || typeof stream.cork !== "function" ||
+    typeof stream.uncork !== "function" || typeof muxer._readIncoming !== "function"
+  ) return
+  const socket = stream as { cork(): void; uncork(): void }
+  const round = muxer._readIncoming as (this: unknown) => void
+  muxer._readIncoming = function(this: unknown) {
+    socket.cork()
+    try {
+      round.call(this)
+    } finally {
+      socket.uncork()
+    }
+  }
+}
+
+/**
  * What a model reported before anyone watched it: its `close` (with the error it carried), so a
  * connection that closes between its opening and the manager's `lost` is still seen as lost.
  */
@@ -144,6 +173,7 @@ const openModel = (
     promise.then(
       (model) => {
         model.on("error", noop) // reported through `close`
+        batchWrites(model)
         if (abandoned) {
           model.close().catch(noop).finally(() => socketOf(model)?.destroy())
           return
