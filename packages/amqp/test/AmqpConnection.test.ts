@@ -433,3 +433,39 @@ describe("AmqpConnection: memory", () => {
     40_000
   )
 })
+
+describe("AmqpConnection: socket writes", () => {
+  it.scopedLive("the frames of many concurrent publishes reach the socket in batched writes (writev), not one write per frame", () =>
+    Effect.gen(function*() {
+      const queue = Rabbit.unique("batched-writes")
+      const amqp = yield* AmqpConnection.make({ url: Rabbit.url, name: Rabbit.unique("batched") })
+      const model = yield* amqp.await({ timeout: "5 seconds" })
+      const channel = yield* amqp.confirmChannel({ setup: (ch) => ch.assertQueue(queue, { autoDelete: true }) })
+      yield* channel.await({ timeout: "5 seconds" })
+      const socket = (model.connection as unknown as {
+        stream: { _write: (...args: Array<unknown>) => void; _writev: (...args: Array<unknown>) => void }
+      }).stream
+      const counts = { write: 0, writev: 0 }
+      const write = socket._write
+      const writev = socket._writev
+      socket._write = function(this: unknown, ...args: Array<unknown>) {
+        counts.write += 1
+        return write.apply(this, args)
+      }
+      socket._writev = function(this: unknown, ...args: Array<unknown>) {
+        counts.writev += 1
+        return writev.apply(this, args)
+      }
+      yield* Effect.forEach(
+        Array.from({ length: 200 }, (_, i) => i),
+        (i) => channel.sendToQueue(queue, `message ${i}`),
+        { concurrency: 64, discard: true }
+      )
+      socket._write = write
+      socket._writev = writev
+      // 200 publishes are 600 frames (method, header, body): one write each without batching.
+      expect(counts.writev).toBeGreaterThan(0)
+      expect(counts.write + counts.writev).toBeLessThan(300)
+      yield* channel.call((ch) => ch.deleteQueue(queue))
+    }))
+})
