@@ -11,25 +11,7 @@ import type * as amqplib from "amqplib"
 import { Duration, Effect, Option, Stream } from "effect"
 import { AmqpConnection, AmqpError, SetupFailed } from "../src/index.js"
 import * as Rabbit from "./support/rabbit.js"
-
-/** Polls state outside this process (the broker, a proxy) until `predicate` holds. */
-const eventually = <A>(
-  self: Effect.Effect<A>,
-  predicate: (a: A) => boolean,
-  timeout: Duration.DurationInput,
-  interval: Duration.DurationInput = "10 millis"
-) =>
-  Effect.gen(function*() {
-    let last: A = yield* self
-    while (!predicate(last)) {
-      yield* Effect.sleep(interval)
-      last = yield* self
-    }
-    return last
-  }).pipe(
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the condition did not hold in time") }),
-    Effect.orDie
-  )
+import { eventually } from "./support/wait.js"
 
 /** Counts the errors nobody handled (an unheard amqplib `error` is rethrown), for the test's lifetime. */
 const unhandled = Effect.acquireRelease(

@@ -7,28 +7,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { InvalidOption, NotConnected, Reconnect, Timeout } from "@redial/core"
 import { FaultProxy } from "@redial/testing"
 import { Deferred, Duration, Effect, Exit, Fiber, Option, Stream, SubscriptionRef } from "effect"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
 import { AmqpConnection } from "../src/index.js"
 import * as Rabbit from "./support/rabbit.js"
+import { awaitStatus, eventually, exposeGc } from "./support/wait.js"
 
 const urlOf = (proxy: FaultProxy.FaultProxy) => `amqp://guest:guest@${proxy.address}`
 
 const proxyToBroker = FaultProxy.make({ target: { port: Rabbit.port } })
-
-/** Waits (on `changes`, never polling) for the first status that satisfies `predicate`. */
-const awaitStatus = (
-  amqp: AmqpConnection.AmqpConnection,
-  predicate: (status: AmqpConnection.Status) => boolean,
-  timeout: Duration.DurationInput = "10 seconds"
-) =>
-  amqp.changes.pipe(
-    Stream.filter(predicate),
-    Stream.runHead,
-    Effect.map(Option.getOrThrowWith(() => new Error("changes ended before the awaited status"))),
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the awaited status did not come in time") }),
-    Effect.orDie
-  )
 
 /** Every status from now on, as it comes; `until` waits (on an event) for the list to satisfy `predicate`. */
 const record = (amqp: AmqpConnection.AmqpConnection) =>
@@ -52,27 +37,8 @@ const record = (amqp: AmqpConnection.AmqpConnection) =>
     return { until, tags: Effect.map(SubscriptionRef.get(ref), (seen) => seen.map((s) => s._tag)) }
   })
 
-/** Polls a proxy's (or anything's) counts every 10 ms until `predicate` holds: state outside this process. */
-const eventually = <A>(self: Effect.Effect<A>, predicate: (a: A) => boolean, timeout: Duration.DurationInput) =>
-  Effect.gen(function*() {
-    let last: A = yield* self
-    while (!predicate(last)) {
-      yield* Effect.sleep("10 millis")
-      last = yield* self
-    }
-    return last
-  }).pipe(
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the condition did not hold in time") }),
-    Effect.orDie
-  )
-
 const totalOf = (proxy: FaultProxy.FaultProxy) => Effect.map(proxy.connections, (c) => c.total)
 const openOf = (proxy: FaultProxy.FaultProxy) => Effect.map(proxy.connections, (c) => c.open)
-
-const exposeGc = (): () => void => {
-  v8.setFlagsFromString("--expose-gc")
-  return vm.runInNewContext("gc") as () => void
-}
 
 const isTag = <T extends AmqpConnection.Status["_tag"]>(tag: T) => (status: AmqpConnection.Status) =>
   status._tag === tag

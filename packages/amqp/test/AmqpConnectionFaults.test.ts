@@ -12,45 +12,14 @@ import { Deferred, Duration, Effect, Exit, Option, Stream } from "effect"
 import * as net from "node:net"
 import { AmqpConnection, AmqpError } from "../src/index.js"
 import * as Rabbit from "./support/rabbit.js"
+import { awaitStatus, eventually } from "./support/wait.js"
 
 const urlOf = (proxy: FaultProxy.FaultProxy, path = "") => `amqp://guest:guest@${proxy.address}${path}`
 
 const proxyToBroker = FaultProxy.make({ target: { port: Rabbit.port } })
 
-const awaitStatus = (
-  amqp: AmqpConnection.AmqpConnection,
-  predicate: (status: AmqpConnection.Status) => boolean,
-  timeout: Duration.DurationInput = "10 seconds"
-) =>
-  amqp.changes.pipe(
-    Stream.filter(predicate),
-    Stream.runHead,
-    Effect.map(Option.getOrThrowWith(() => new Error("changes ended before the awaited status"))),
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the awaited status did not come in time") }),
-    Effect.orDie
-  )
-
 const isTag = <T extends AmqpConnection.Status["_tag"]>(tag: T) => (status: AmqpConnection.Status) =>
   status._tag === tag
-
-/** Polls state outside this process (the broker, a proxy) every 10 ms until `predicate` holds. */
-const eventually = <A>(
-  self: Effect.Effect<A>,
-  predicate: (a: A) => boolean,
-  timeout: Duration.DurationInput,
-  interval: Duration.DurationInput = "10 millis"
-) =>
-  Effect.gen(function*() {
-    let last: A = yield* self
-    while (!predicate(last)) {
-      yield* Effect.sleep(interval)
-      last = yield* self
-    }
-    return last
-  }).pipe(
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the condition did not hold in time") }),
-    Effect.orDie
-  )
 
 const totalOf = (proxy: FaultProxy.FaultProxy) => Effect.map(proxy.connections, (c) => c.total)
 const openOf = (proxy: FaultProxy.FaultProxy) => Effect.map(proxy.connections, (c) => c.open)

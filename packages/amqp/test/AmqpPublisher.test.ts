@@ -2,15 +2,14 @@ import { describe, expect, it } from "@effect/vitest"
 import { Closed, InvalidOption, Reconnect, Timeout } from "@redial/core"
 import { FaultProxy, TestTime } from "@redial/testing"
 import type * as amqplib from "amqplib"
-import { Duration, Effect, Exit, Fiber, Logger, Metric, Option, Scope, Stream, TestClock } from "effect"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
+import { Duration, Effect, Exit, Fiber, Logger, Metric, Option, Scope, TestClock } from "effect"
 import { AmqpError, BufferFull, Nacked } from "../src/AmqpError.js"
 import type { AmqpChannel } from "../src/index.js"
 import { AmqpConnection } from "../src/index.js"
 import * as publisher from "../src/internal/publisher.js"
 import * as Fake from "./support/publisherFake.js"
 import * as Rabbit from "./support/rabbit.js"
+import { awaitStatus, eventually, exposeGc, heapAfterGc } from "./support/wait.js"
 
 const { settle } = TestTime
 
@@ -467,51 +466,6 @@ describe("publisher on a scripted channel (TestClock)", () => {
 })
 
 // --- against RabbitMQ ---------------------------------------------------------------------------
-
-/** `global.gc`, exposed at run time (the test workers are not started with --expose-gc). */
-const exposeGc = (): () => void => {
-  v8.setFlagsFromString("--expose-gc")
-  return vm.runInNewContext("gc") as () => void
-}
-
-const heapAfterGc = (gc: () => void) =>
-  Effect.sync(() => {
-    gc()
-    gc()
-    return process.memoryUsage().heapUsed
-  })
-
-/** Waits for the first status (of a channel or connection) that satisfies `predicate`, on `changes`. */
-const awaitStatus = <S extends { readonly _tag: string }>(
-  self: { readonly changes: Stream.Stream<S> },
-  predicate: (status: S) => boolean,
-  timeout: Duration.DurationInput = "20 seconds"
-) =>
-  self.changes.pipe(
-    Stream.filter(predicate),
-    Stream.runHead,
-    Effect.map(Option.getOrThrowWith(() => new Error("changes ended before the awaited status"))),
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the awaited status did not come in time") }),
-    Effect.orDie
-  )
-
-/** Polls something outside this process (the broker) every 20 ms until `predicate` holds. */
-const eventually = <A>(
-  self: Effect.Effect<A, unknown>,
-  predicate: (a: A) => boolean,
-  timeout: Duration.DurationInput = "20 seconds"
-) =>
-  Effect.gen(function*() {
-    let last = yield* self
-    while (!predicate(last)) {
-      yield* Effect.sleep("20 millis")
-      last = yield* self
-    }
-    return last
-  }).pipe(
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the condition did not hold in time") }),
-    Effect.orDie
-  )
 
 /** A queue of one test, deleted when the scope ends. */
 const testQueue = (args: amqplib.Options.AssertQueue = {}) => {
