@@ -11,7 +11,7 @@ import type * as amqplib from "amqplib"
 import { Duration, Effect, Option, Stream } from "effect"
 import { AmqpConnection, AmqpError, SetupFailed } from "../src/index.js"
 import * as Rabbit from "./support/rabbit.js"
-import { eventually } from "./support/wait.js"
+import { awaitStatus, eventually } from "./support/wait.js"
 
 /** Counts the errors nobody handled (an unheard amqplib `error` is rethrown), for the test's lifetime. */
 const unhandled = Effect.acquireRelease(
@@ -132,6 +132,26 @@ describe("AmqpChannel", () => {
       expect(setups).toBe(2)
       const declared = yield* channel.call((ch) => ch.assertQueue("", { exclusive: true }))
       expect(declared.queue).toMatch(/^amq\.gen-/)
+    }))
+
+  it.scopedLive("a channel waiting out a long backoff closes at once when its connection is closed, and comes back with connect", () =>
+    Effect.gen(function*() {
+      const name = Rabbit.unique("channel-backoff-close")
+      const amqp = yield* AmqpConnection.make({ url: Rabbit.url, name })
+      yield* amqp.await({ timeout: "5 seconds" })
+      let setups = 0
+      const channel = yield* amqp.channel({
+        // the first setup fails: the channel then waits a minute before its next opening
+        setup: () => (setups += 1) === 1 ? Effect.fail(new Error("not yet")) : Effect.void,
+        policy: Reconnect.fixed("1 minute")
+      })
+      yield* awaitStatus(channel, (status) => status._tag === "Backoff", "5 seconds")
+      yield* amqp.close
+      const closed = yield* awaitStatus(channel, (status) => status._tag === "Closed", "5 seconds")
+      expect(closed._tag).toBe("Closed")
+      yield* amqp.connect
+      yield* channel.await({ timeout: "5 seconds" })
+      expect(setups).toBe(2)
     }))
 
   it.scopedLive("a setup that fails (406) is a typed SetupFailed in the channel's Backoff, retried after the policy's delay, not in a hot loop", () =>

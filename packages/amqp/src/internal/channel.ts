@@ -225,6 +225,15 @@ export const makeHandle = <C extends amqplib.Channel>(
       Effect.sync(() => channelsOf(amqp).add(manager)),
       () => Effect.sync(() => channelsOf(amqp).delete(manager))
     )
+    // A channel waiting out its own delay would see its connection closed for good only when the
+    // delay ends (a minute, with a slow policy): close it with the connection.
+    yield* amqp.connection.changes.pipe(
+      Stream.filter((status) => status._tag === "Closed" && status.reason !== "ScopeClosed"),
+      Stream.runForEach(() =>
+        Effect.flatMap(manager.status, (status) => status._tag === "Backoff" ? manager.close : Effect.void)
+      ),
+      Effect.forkScoped
+    )
     return {
       name,
       amqp,
