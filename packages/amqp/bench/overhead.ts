@@ -73,7 +73,8 @@ const stubHandle = Effect.gen(function*() {
     amqp: { name: "overhead", status: SubscriptionRef.get(status), changes: status.changes } as unknown as Base,
     manager: manager as unknown as Connection.Connection<amqplib.ConfirmChannel>,
     policy: Reconnect.fixed("100 millis"),
-    isClosed: (channel) => (channel as unknown as Stub).closed
+    isClosed: (channel) => (channel as unknown as Stub).closed,
+    errorOf: () => undefined
   }
   const stub = yield* manager.await()
   return { handle, stub }

@@ -38,6 +38,8 @@ export interface Handle<C extends amqplib.Channel> {
   readonly policy: Schedule.Schedule<unknown, unknown>
   /** True once `channel` has emitted `close`. */
   readonly isClosed: (channel: C) => boolean
+  /** The last `error` `channel` emitted (the reason its `close` reports), classified. */
+  readonly errorOf: (channel: C) => AmqpError | undefined
 }
 
 const Plain = Schema.Struct({
@@ -53,6 +55,7 @@ const noop = () => {}
 let counter = 0
 
 const closedChannels = new WeakSet<amqplib.Channel>()
+const channelErrors = new WeakMap<amqplib.Channel, AmqpError>()
 
 /** Opens one amqplib channel; one that opens after the wait was interrupted is closed at once. */
 const openChannel = <C extends amqplib.Channel>(
@@ -74,8 +77,10 @@ const openChannel = <C extends amqplib.Channel>(
     promise.then(
       (channel) => {
         // Before anything else can happen on it: an unheard `error` would kill the connection.
-        channel.on("error", noop)
-        channel.once("close", () => closedChannels.add(channel))
+        channel.on("error", (error: unknown) =>
+          channelErrors.set(channel, classify(error, { connection: name, scope: "Channel" })))
+        channel.once("close", () =>
+          closedChannels.add(channel))
         if (abandoned) {
           channel.close().catch(noop)
           return
@@ -146,8 +151,6 @@ export const makeHandle = <C extends amqplib.Channel>(
     })
     const name = plain.name ?? `${amqp.name}/channel-${++counter}`
     const policy = options.policy ?? Reconnect.exponential({ min: "100 millis", max: "10 seconds" })
-    // The last `error` the channel emitted: the reason its `close` reports.
-    const errors = new WeakMap<amqplib.Channel, AmqpError>()
 
     const open = Effect.gen(function*() {
       const model = yield* amqp.connection.await()
@@ -165,10 +168,6 @@ export const makeHandle = <C extends amqplib.Channel>(
             )
           )
         ).pipe(Effect.tap((channel) => Effect.addFinalizer(() => closeChannel(channel))))
-      )
-      channel.on(
-        "error",
-        (error: Error) => errors.set(channel, classify(error, { connection: name, scope: "Channel" }))
       )
       const setup = Effect.gen(function*() {
         if (plain.prefetch !== undefined) {
@@ -204,7 +203,7 @@ export const makeHandle = <C extends amqplib.Channel>(
         Effect.async<never, AmqpError>((resume) => {
           const onClose = () =>
             resume(Effect.fail(
-              errors.get(channel) ??
+              channelErrors.get(channel) ??
                 new AmqpError({ reason: "ChannelClosed", connection: name, scope: "Channel" })
             ))
           if (closedChannels.has(channel)) {
@@ -239,7 +238,8 @@ export const makeHandle = <C extends amqplib.Channel>(
       amqp,
       manager,
       policy,
-      isClosed: (channel: C) => closedChannels.has(channel)
+      isClosed: (channel: C) => closedChannels.has(channel),
+      errorOf: (channel: C) => channelErrors.get(channel)
     }
   })
 

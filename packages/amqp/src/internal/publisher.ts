@@ -294,7 +294,6 @@ export const make = (
     const inFlight = new Map<number, Message>()
     let inFlightBytes = 0
     /** The last `error` each channel emitted, the reason its `close` gives. */
-    const channelErrors = new WeakMap<amqplib.ConfirmChannel, unknown>()
     let wakeSender: (() => void) | undefined = undefined
     const drained = new Set<() => void>()
 
@@ -385,10 +384,12 @@ export const make = (
       }
     }
 
+    // amqplib's own error (its classId / methodId say whether a publish caused the close).
+    const causeOf = (channel: amqplib.ConfirmChannel): unknown => handle.errorOf(channel)?.cause
+
     const linkUp = (channel: amqplib.ConfirmChannel) => {
       link = { _tag: "Up", channel, writable: true }
-      channel.on("error", (error: unknown) => channelErrors.set(channel, error))
-      channel.once("close", () => linkDown(channel, channelErrors.get(channel)))
+      channel.once("close", () => linkDown(channel, causeOf(channel)))
       channel.on("drain", () => {
         if (link._tag === "Up" && link.channel === channel && !link.writable) {
           link.writable = true
@@ -396,7 +397,7 @@ export const make = (
         }
       })
       // It may have closed before we listened: then no `close` will come.
-      if (handle.isClosed(channel)) linkDown(channel, channelErrors.get(channel))
+      if (handle.isClosed(channel)) linkDown(channel, causeOf(channel))
     }
 
     /**
@@ -558,7 +559,7 @@ export const make = (
                     })
                   )
                 )
-              } else linkDown(channel, channelErrors.get(channel) ?? error)
+              } else linkDown(channel, causeOf(channel) ?? error)
             }
           )
         } catch (error) {

@@ -8,6 +8,7 @@ import type * as amqplib from "amqplib"
 import { Duration, Effect, Scope, SubscriptionRef } from "effect"
 import { EventEmitter } from "node:events"
 import type * as AmqpConnection from "../../src/AmqpConnection.js"
+import { type AmqpError, classify } from "../../src/AmqpError.js"
 import type { Base, Handle } from "../../src/internal/channel.js"
 import * as publisher from "../../src/internal/publisher.js"
 
@@ -29,6 +30,8 @@ class IllegalOperationError extends Error {
 export class FakeChannel extends EventEmitter {
   readonly sent: Array<Sent> = []
   closed = false
+  /** The error it died with, as amqplib's `error` event gave it (classified, as the real handle does). */
+  error: AmqpError | undefined = undefined
   /** While true, `publish` returns false (amqplib's write buffer is full) until `drain()`. */
   full = false
   /** While set, `publish` throws it (after the channel closed under us, for instance). */
@@ -88,7 +91,10 @@ export class FakeChannel extends EventEmitter {
   kill(error?: Error): void {
     if (this.closed) return
     this.closed = true
-    if (error !== undefined) this.emit("error", error)
+    if (error !== undefined) {
+      this.error = classify(error, { connection: "fake", scope: "Channel" })
+      this.emit("error", error)
+    }
     const closed = new Error("channel closed")
     for (const s of this.unsettled) {
       s.settled = true
@@ -168,7 +174,8 @@ export const make = (options: { readonly reachable?: boolean; readonly name?: st
       amqp,
       manager: manager as unknown as Connection.Connection<amqplib.ConfirmChannel>,
       policy: Reconnect.fixed("100 millis"),
-      isClosed: (channel) => (channel as unknown as FakeChannel).closed
+      isClosed: (channel) => (channel as unknown as FakeChannel).closed,
+      errorOf: (channel) => (channel as unknown as FakeChannel).error
     }
     const fake: Fake = {
       handle,
