@@ -74,13 +74,19 @@ interface LastWorked {
   readonly index: number
 }
 
+/** The policy in use and its state: a different policy (after `update`) starts from its beginning. */
+interface PolicyState {
+  readonly policy: Schedule.Schedule<unknown, unknown> | undefined
+  readonly state: unknown
+}
+
 /**
  * The policy the core connection steps after a failed round (or a connection that died young):
  * the user's current policy, read from the settings at every step, so one changed with `update`
  * applies from the next failure on, starting from its beginning.
  */
 const currentPolicy = (settings: Ref.Ref<AmqpConnection.Settings>): Schedule.Schedule<unknown, unknown> =>
-  Schedule.makeWithState<RoundState, unknown, unknown>(
+  Schedule.makeWithState<PolicyState, unknown, unknown>(
     { policy: undefined, state: undefined },
     (now, input, previous) =>
       Effect.flatMap(Ref.get(settings), (current) => {
@@ -92,11 +98,6 @@ const currentPolicy = (settings: Ref.Ref<AmqpConnection.Settings>): Schedule.Sch
         )
       })
   )
-
-interface RoundState {
-  readonly policy: Schedule.Schedule<unknown, unknown> | undefined
-  readonly state: unknown
-}
 
 /** The socket under an amqplib connection, to end it when a graceful close does not finish. */
 const socketOf = (model: amqplib.ChannelModel): { destroy(): void } | undefined => {
