@@ -101,6 +101,20 @@ export interface Driver<T extends Types> {
    * `disconnect/2`), before its scope closes; bounded by the pool's `timeout`.
    */
   readonly disconnect?: (connection: T["connection"], cause: unknown) => Effect.Effect<void>
+  /**
+   * Asked after a callback on the connection was interrupted mid-call: `true` when the driver
+   * stopped the call cleanly (PostgreSQL: a cancel request the server honoured, the query ended
+   * before the callback returned), so the connection stays in service for the next caller.
+   * Without it, or when it answers `false`, an interrupted callback takes the connection out of
+   * service (its state is unknown).
+   */
+  readonly afterInterrupt?: (connection: T["connection"]) => Effect.Effect<boolean>
+  /**
+   * Whether a connect error is one no retry can fix (bad credentials, no such database): the
+   * slot stops at once instead of backing off, and once every slot has stopped the pool fails
+   * its requests (and `awaitConnected`) with `Closed` carrying that error. Default: none is.
+   */
+  readonly isFatal?: (error: T["error"]) => boolean
   /** Called when a connection is handed to a caller. */
   readonly checkout?: (connection: T["connection"]) => Effect.Effect<void, Failure<T>>
   /** Called when a caller gives a connection back. */

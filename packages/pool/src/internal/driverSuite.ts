@@ -27,6 +27,8 @@ class InjectedDefect extends Error {
 interface Watched<T extends Driver.Types> {
   readonly driver: Driver.Driver<T>
   readonly misuses: Array<string>
+  /** What the driver's `afterInterrupt` answered, in order. */
+  readonly recovered: ReadonlyArray<boolean>
   /** Marks a connection: nothing but `disconnect` may reach it from now on. */
   readonly poison: (connection: T["connection"], why: string) => void
   /** The next `execute` runs, then dies. */
@@ -51,14 +53,26 @@ const watch = <T extends Driver.Types>(driver: Driver.Driver<T>): Watched<T> => 
       return Effect.onExit(effect(), (exit) =>
         Effect.sync(() => {
           if (Exit.isFailure(exit) && Cause.isDie(exit.cause)) poison(connection, `had a callback die (${name})`)
-          else if (Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)) {
+          else if (Exit.isFailure(exit) && Cause.isInterrupted(exit.cause) && driver.afterInterrupt === undefined) {
             poison(connection, `had a callback interrupted mid-call (${name})`)
           }
         }))
     })
-  const { checkin, checkout, savepoints } = driver
+  const { afterInterrupt, checkin, checkout, savepoints } = driver
+  const recovered: Array<boolean> = []
   const watched: Driver.Driver<T> = {
     ...driver,
+    // The driver's own answer decides: a connection it did not recover must never be used again.
+    ...(afterInterrupt
+      ? {
+        afterInterrupt: (c) =>
+          Effect.tap(afterInterrupt(c), (ok) =>
+            Effect.sync(() => {
+              recovered.push(ok)
+              if (!ok) poison(c, "had a callback interrupted mid-call that the driver did not recover")
+            }))
+      }
+      : {}),
     ...(checkout ? { checkout: (c) => guarded("checkout", c, () => checkout(c)) } : {}),
     ...(checkin ? { checkin: (c) => guarded("checkin", c, () => checkin(c)) } : {}),
     ping: (c) => guarded("ping", c, () => driver.ping(c)),
@@ -91,6 +105,7 @@ const watch = <T extends Driver.Types>(driver: Driver.Driver<T>): Watched<T> => 
   return {
     driver: watched,
     misuses,
+    recovered,
     poison,
     dieAfterNextExecute: () => {
       dieArmed = true
@@ -335,20 +350,36 @@ const body: ReadonlyArray<readonly [string, Body]> = [
         yield* nextRunElsewhere(ctx, dead, "a callback died")
       })
   ],
-  ["a call interrupted mid-call: the connection is replaced and never used again", (ctx) =>
-    Effect.gen(function*() {
-      let dead: unknown
-      const exit = yield* Effect.exit(ctx.pool.run((conn) =>
-        Effect.gen(function*() {
-          dead = conn.connection
-          const call = yield* Effect.fork(conn.query(ctx.harness.slow))
-          yield* ctx.settle
-          return yield* Fiber.interrupt(call)
-        })
-      ))
-      yield* ctx.check(Exit.isSuccess(exit), () => `the run that interrupted its call: ${describe(exit)}`)
-      yield* nextRunElsewhere(ctx, dead, "a call was interrupted")
-    })]
+  [
+    "a call interrupted mid-call: the connection is replaced and never used again, unless the driver's afterInterrupt recovered it",
+    (ctx) =>
+      Effect.gen(function*() {
+        let dead: unknown
+        const exit = yield* Effect.exit(ctx.pool.run((conn) =>
+          Effect.gen(function*() {
+            dead = conn.connection
+            const call = yield* Effect.fork(conn.query(ctx.harness.slow))
+            yield* ctx.settle
+            return yield* Fiber.interrupt(call)
+          })
+        ))
+        yield* ctx.check(Exit.isSuccess(exit), () => `the run that interrupted its call: ${describe(exit)}`)
+        if (ctx.harness.driver.afterInterrupt === undefined || ctx.watched.recovered[0] !== true) {
+          return yield* nextRunElsewhere(ctx, dead, "a call was interrupted")
+        }
+        // Recovered: the same connection serves the next runs, idle.
+        for (let i = 0; i < 3; i++) {
+          const connection = yield* ctx.pool.run((conn) =>
+            Effect.as(selectOn(ctx, conn, "the run after a call was interrupted and recovered"), conn.connection)
+          )
+          yield* ctx.check(
+            connection === dead,
+            () => "the driver recovered the interrupted connection, yet the pool replaced it"
+          )
+        }
+        yield* statusIdle(ctx, "a call was interrupted and recovered")
+      })
+  ]
 ]
 
 /** @internal */

@@ -108,6 +108,7 @@ const manager = <T extends Driver.Types>(
       }
       : {}),
     policy,
+    ...(driver.isFatal ? { isFatal: driver.isFatal as (error: unknown) => boolean } : {}),
     ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout }),
     ...(options.minUptime === undefined ? {} : { minUptime: options.minUptime })
   })

@@ -82,6 +82,14 @@ export const invoke = <T extends Driver.Types, A>(
     return Effect.matchCauseEffect(restore(effect), {
       onFailure: (cause): Effect.Effect<never, Pool.CallError<T>> => {
         const cut = co.broken
+        const afterInterrupt = co.owner.driver.afterInterrupt
+        // Interrupted, and the driver says it stopped the call cleanly: the connection stays.
+        if (afterInterrupt !== undefined && cut === undefined && Cause.isInterruptedOnly(cause)) {
+          return Effect.flatMap(afterInterrupt(co.live.connection), (recovered) => {
+            if (!recovered) noteFailure(co, cause)
+            return Effect.failCause(cause)
+          })
+        }
         noteFailure(co, cause)
         // Cut by the pool under the call (held past the timeout, lost): say why, not what the socket said.
         return cut !== undefined && Option.isSome(Cause.failureOption(cause))

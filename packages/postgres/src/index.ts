@@ -1,0 +1,19 @@
+/**
+ * @redial/postgres: PostgreSQL for Effect on node-postgres.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * `@redial/pool`'s driver on node-postgres: cancel on interrupt, typed SQLSTATE errors.
+ *
+ * @since 0.1.0
+ */
+export * as PgDriver from "./PgDriver.js"
+
+/**
+ * The typed error of PostgreSQL, classified fatal / retryable.
+ *
+ * @since 0.1.0
+ */
+export * as PgError from "./PgError.js"

@@ -1,0 +1,438 @@
+/**
+ * The pool's driver on node-postgres. One `Conn` per `pg.Client`, with the client's events always
+ * listened to; every query goes through `submit`, which sends a CancelRequest when its fiber is
+ * interrupted (or its `queryTimeout` passes) and records whether the connection survived.
+ *
+ * @internal
+ */
+import { Options as CoreOptions } from "@redial/core"
+import { Driver } from "@redial/pool"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as net from "node:net"
+import type * as tls from "node:tls"
+import pg from "pg"
+import PgCursor from "pg-cursor"
+import type * as PgDriver from "../PgDriver.js"
+import { classify, PgError } from "../PgError.js"
+import * as Cancel from "./cancel.js"
+
+type Failure = PgError | Driver.Disconnect
+
+/** How an interrupted query ended: stopped cleanly (the connection is usable) or not. */
+type Interrupted = "Recovered" | "Lost"
+
+/** A connection: the client, its backend, and what the driver knows of it. */
+class Conn implements PgDriver.PgConnection {
+  pid = 0
+  secretKey = 0
+  readonly parameters = new Map<string, string>()
+  readonly prepared = new Map<string, string>()
+  /** Set once the socket closed or failed, with what was seen. */
+  closedBy: unknown = undefined
+  isClosed = false
+  /** How the last interrupted query ended. */
+  interrupted: Interrupted | undefined = undefined
+  readonly lostWaiters = new Set<() => void>()
+  constructor(
+    readonly client: pg.Client,
+    readonly target: Cancel.Target,
+    readonly secrets: ReadonlyArray<string>
+  ) {}
+
+  markClosed(cause: unknown): void {
+    if (this.isClosed) return
+    this.isClosed = true
+    this.closedBy = cause
+    for (const wake of this.lostWaiters) wake()
+    this.lostWaiters.clear()
+  }
+
+  /** Destroys the socket (pg then emits `end`). */
+  destroy(): void {
+    const stream = (this.client as unknown as { connection?: { stream?: net.Socket } }).connection?.stream
+    stream?.destroy()
+    this.markClosed("destroyed")
+  }
+}
+
+interface CursorImpl extends PgDriver.Cursor {
+  readonly cursor: PgCursor<PgDriver.Row>
+}
+
+const millis = (input: Duration.DurationInput | undefined): number | undefined =>
+  input === undefined ? undefined : Math.round(Duration.toMillis(Duration.decode(input)))
+
+const positive = CoreOptions.duration()
+
+interface Settings {
+  readonly name: string
+  readonly cancelTimeout: Duration.Duration
+  readonly queryTimeout: Duration.Duration | undefined
+  readonly closeTimeout: Duration.Duration
+}
+
+const settingsOf = (options: PgDriver.Options): Settings => ({
+  name: options.name ?? "postgres",
+  cancelTimeout: CoreOptions.decodeSync(positive, options.cancelTimeout ?? "5 seconds", { prefix: "cancelTimeout" }),
+  queryTimeout: options.queryTimeout === undefined
+    ? undefined
+    : CoreOptions.decodeSync(positive, options.queryTimeout, { prefix: "queryTimeout" }),
+  closeTimeout: CoreOptions.decodeSync(positive, options.closeTimeout ?? "1 second", { prefix: "closeTimeout" })
+})
+
+/** node-postgres's `ssl` for a mode (`false`: plain). */
+const sslOf = (mode: PgDriver.SslMode, options: PgDriver.ConnectOptions): false | tls.ConnectionOptions => {
+  if (mode === "disable") return false
+  const t = options.tls ?? {}
+  const base: tls.ConnectionOptions = {
+    ...(t.ca === undefined ? {} : { ca: t.ca as tls.ConnectionOptions["ca"] }),
+    ...(t.cert === undefined ? {} : { cert: t.cert }),
+    ...(t.key === undefined ? {} : { key: Redacted.value(t.key) }),
+    ...(t.passphrase === undefined ? {} : { passphrase: Redacted.value(t.passphrase) }),
+    ...(t.servername === undefined ? {} : { servername: t.servername })
+  }
+  switch (mode) {
+    case "prefer":
+      return { ...base, rejectUnauthorized: false }
+    case "require":
+      // libpq: require verifies the chain only when a root certificate is given.
+      return t.ca === undefined
+        ? { ...base, rejectUnauthorized: false }
+        : { ...base, rejectUnauthorized: true, checkServerIdentity: () => undefined }
+    case "verify-ca":
+      return { ...base, rejectUnauthorized: true, checkServerIdentity: () => undefined }
+    case "verify-full":
+      return { ...base, rejectUnauthorized: true }
+  }
+}
+
+/** A socket that resolves the host in one IP family (pg calls `connect(port, host)`). */
+const streamFor = (family: 4 | 6) => () => {
+  const socket = new net.Socket()
+  const connect = socket.connect.bind(socket) as (...args: Array<unknown>) => net.Socket
+  ;(socket as unknown as { connect: (...args: Array<unknown>) => net.Socket }).connect = (...args) =>
+    typeof args[0] === "number" && typeof args[1] === "string"
+      ? connect({ port: args[0], host: args[1], family })
+      : connect(...args)
+  return socket
+}
+
+const clientConfig = (options: PgDriver.ConnectOptions, ssl: false | tls.ConnectionOptions): pg.ClientConfig => {
+  const statementTimeout = millis(options.statementTimeout)
+  const lockTimeout = millis(options.lockTimeout)
+  const idleTimeout = millis(options.idleInTransactionSessionTimeout)
+  const keepAliveDelay = millis(options.keepAliveInitialDelay)
+  return {
+    host: options.host ?? "localhost",
+    port: options.port ?? 5432,
+    user: options.user ?? "postgres",
+    ...(options.database === undefined ? {} : { database: options.database }),
+    ...(options.password === undefined ? {} : { password: Redacted.value(options.password) }),
+    ssl,
+    ...(options.applicationName === undefined ? {} : { application_name: options.applicationName }),
+    ...(statementTimeout === undefined ? {} : { statement_timeout: statementTimeout }),
+    ...(lockTimeout === undefined ? {} : { lock_timeout: lockTimeout }),
+    ...(idleTimeout === undefined ? {} : { idle_in_transaction_session_timeout: idleTimeout }),
+    ...(options.options === undefined ? {} : { options: options.options }),
+    ...(options.keepAlive === undefined ? {} : { keepAlive: options.keepAlive }),
+    ...(keepAliveDelay === undefined ? {} : { keepAliveInitialDelayMillis: keepAliveDelay }),
+    ...(options.family === undefined ? {} : { stream: streamFor(options.family) as unknown as () => net.Socket })
+  }
+}
+
+const quoteIdent = (name: string): string => `"${name.replace(/"/g, "\"\"")}"`
+
+/** @internal */
+export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgTypes> => {
+  const settings = settingsOf(options)
+  const name = settings.name
+  let preferLogged = false
+
+  const errorOf = (conn: Conn | undefined, error: unknown, operation: PgError["operation"]): Failure => {
+    const classified = classify(error, { operation, connection: name, secrets: conn?.secrets })
+    const dead = conn?.isClosed === true || classified.reason === "ConnectionLost" ||
+      classified.severity === "FATAL" || classified.severity === "PANIC"
+    return dead ? new Driver.Disconnect({ cause: classified }) : classified
+  }
+
+  /** Opens one client: the release ends it (bounded) and destroys its socket. */
+  const open = (config: PgDriver.ConnectOptions, ssl: false | tls.ConnectionOptions) =>
+    Effect.gen(function*() {
+      const secrets = config.password === undefined ? [] : [Redacted.value(config.password)]
+      const conn = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const client = new pg.Client(clientConfig(config, ssl))
+          const conn = new Conn(client, { host: config.host ?? "localhost", port: config.port ?? 5432 }, secrets)
+          // Never without a listener: an idle client's error must not crash the process.
+          client.on("error", (error) => conn.markClosed(error))
+          client.on("end", () => conn.markClosed("ended"))
+          const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection
+          connection.on("parameterStatus", (msg: { parameterName: string; parameterValue: string }) => {
+            conn.parameters.set(msg.parameterName, msg.parameterValue)
+          })
+          return conn
+        }),
+        (conn) => close(conn)
+      )
+      yield* Effect.async<void, PgError>((resume) => {
+        conn.client.connect((error: Error | undefined) => {
+          if (error) resume(Effect.fail(classify(error, { operation: "connect", connection: name, secrets })))
+          else resume(Effect.void)
+        })
+        // Given up (the pool's connectTimeout, its scope): the socket goes at once.
+        return Effect.sync(() => conn.destroy())
+      })
+      const raw = conn.client as unknown as { processID: number | null; secretKey: number | null }
+      conn.pid = raw.processID ?? 0
+      conn.secretKey = raw.secretKey ?? 0
+      return conn as PgDriver.PgConnection
+    })
+
+  const close = (conn: Conn): Effect.Effect<void> =>
+    conn.isClosed
+      ? Effect.sync(() => conn.destroy())
+      : Effect.async<void>((resume) => {
+        conn.client.end(() => resume(Effect.void))
+      }).pipe(
+        Effect.timeoutOption(settings.closeTimeout),
+        Effect.ensuring(Effect.sync(() => conn.destroy()))
+      )
+
+  const connect = (attempt: { readonly config: PgDriver.ConnectOptions }) => {
+    const config = attempt.config ?? {}
+    const mode = config.sslmode ?? "disable"
+    const first = open(config, sslOf(mode, config))
+    if (mode !== "prefer") return first
+    return Effect.catchIf(
+      first,
+      (error) => error.reason === "SslNotSupported",
+      () =>
+        Effect.zipRight(
+          preferLogged ? Effect.void : Effect.sync(() => {
+            preferLogged = true
+          }).pipe(
+            Effect.zipRight(
+              Effect.logInfo(`redial: postgres "${name}": the server does not support SSL; connecting without it`)
+            ),
+            Effect.annotateLogs({ connection: name, sslmode: mode })
+          ),
+          open(config, false)
+        )
+    )
+  }
+
+  /**
+   * What an interrupted query does before its fiber stops: a CancelRequest for the backend, then
+   * a bounded wait for the query to end. Recovered when both happened in time; otherwise the
+   * socket is destroyed (the pool's `lost` sees it).
+   */
+  const cancelRunning = (conn: Conn, ended: Deferred.Deferred<void>): Effect.Effect<Interrupted> =>
+    Effect.zip(
+      Cancel.send(conn.target, conn.pid, conn.secretKey),
+      Deferred.await(ended),
+      { concurrent: true }
+    ).pipe(
+      Effect.timeoutOption(settings.cancelTimeout),
+      Effect.map((done) => Option.isSome(done) ? "Recovered" as const : "Lost" as const),
+      Effect.catchAll(() => Effect.succeed("Lost" as const)),
+      Effect.tap((how) => how === "Lost" ? Effect.sync(() => conn.destroy()) : Effect.void)
+    )
+
+  /**
+   * Sends one query (or cursor read) built by `send`, which must call `callback` once. An
+   * interruption cancels it on the server (see `cancelRunning`); with `queryTimeout`, so does a
+   * query that runs longer, and it then fails with the server's query_canceled.
+   */
+  const submit = <A>(
+    conn: Conn,
+    operation: PgError["operation"],
+    send: (callback: (error: Error | undefined, value: A) => void) => void,
+    timed = true
+  ): Effect.Effect<A, Failure> => {
+    if (conn.isClosed) return Effect.fail(errorOf(conn, conn.closedBy ?? "Connection terminated", operation))
+    const ended = Deferred.unsafeMake<void>(FiberId.none)
+    let timedOut = false
+    const query = Effect.async<A, Failure>((resume) => {
+      conn.interrupted = undefined
+      send((error, value) => {
+        Deferred.unsafeDone(ended, Exit.void)
+        if (error === undefined || error === null) return resume(Effect.succeed(value))
+        const failure = errorOf(conn, error, operation)
+        resume(Effect.fail(
+          timedOut && failure instanceof PgError && failure.code === "57014" && settings.queryTimeout
+            ? new PgError({
+              ...failure,
+              text: `query timed out after ${Duration.format(settings.queryTimeout)} and was cancelled: ${failure.text}`
+            })
+            : failure
+        ))
+      })
+      return Effect.suspend(() =>
+        Deferred.isDone(ended).pipe(
+          Effect.flatMap((done) => done ? Effect.void : cancelRunning(conn, ended)),
+          Effect.flatMap((how) =>
+            Effect.sync(() => {
+              if (how !== undefined) conn.interrupted = how
+            })
+          )
+        )
+      )
+    })
+    if (!timed || settings.queryTimeout === undefined) return query
+    const limit = settings.queryTimeout
+    // The timer does not interrupt the query: it cancels it on the server, and the query ends
+    // with the server's answer (57014), or its socket is destroyed if the server does not answer.
+    const timer = Effect.sleep(limit).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        timedOut = true
+        return cancelRunning(conn, ended)
+      })),
+      Effect.zipRight(Effect.never)
+    )
+    return Effect.raceFirst(query, timer)
+  }
+
+  const run = (conn: Conn, operation: PgError["operation"], config: pg.QueryConfig, timed = true) =>
+    submit<pg.QueryResult<PgDriver.Row>>(
+      conn,
+      operation,
+      (callback) => void conn.client.query(config, (error, result) => callback(error ?? undefined, result)),
+      timed
+    )
+
+  const simple = (conn: Conn, operation: PgError["operation"], text: string) => run(conn, operation, { text }, false)
+
+  const asConn = (connection: PgDriver.PgConnection): Conn => connection as Conn
+
+  const toResult = (result: pg.QueryResult<PgDriver.Row>): PgDriver.Result => result
+
+  return {
+    connect: connect as Driver.Driver<PgDriver.PgTypes>["connect"],
+    isFatal: (error) => error.fatal,
+    lost: (connection) =>
+      Effect.async<void>((resume) => {
+        const conn = asConn(connection)
+        if (conn.isClosed) return resume(Effect.void)
+        const wake = () => resume(Effect.void)
+        conn.lostWaiters.add(wake)
+        return Effect.sync(() => conn.lostWaiters.delete(wake))
+      }),
+    afterInterrupt: (connection) =>
+      Effect.sync(() => {
+        const conn = asConn(connection)
+        return conn.interrupted === "Recovered" && !conn.isClosed
+      }),
+    ping: (connection) => Effect.asVoid(simple(asConn(connection), "ping", "SELECT 1")),
+    begin: (connection) => Effect.asVoid(simple(asConn(connection), "begin", "BEGIN")),
+    commit: (connection) =>
+      Effect.flatMap(simple(asConn(connection), "commit", "COMMIT"), (result) =>
+        result.command === "ROLLBACK"
+          ? Effect.fail(
+            new PgError({
+              reason: "InvalidTransactionState",
+              operation: "commit",
+              connection: name,
+              code: "25P02",
+              condition: "in_failed_sql_transaction",
+              text: "COMMIT was answered with ROLLBACK: the transaction had failed, and was rolled back"
+            })
+          )
+          : Effect.void),
+    rollback: (connection) => Effect.asVoid(simple(asConn(connection), "rollback", "ROLLBACK")),
+    status: (connection) =>
+      Effect.suspend(() => {
+        const conn = asConn(connection)
+        switch (conn.client.getTransactionStatus()) {
+          case "I":
+            return Effect.succeed("idle" as const)
+          case "T":
+            return Effect.succeed("transaction" as const)
+          case "E":
+            return Effect.succeed("error" as const)
+          default:
+            return Effect.fail(errorOf(conn, conn.closedBy ?? "Connection terminated", "query"))
+        }
+      }),
+    prepare: (connection, query) =>
+      Effect.suspend((): Effect.Effect<PgDriver.Prepared, PgError> => {
+        const text = typeof query === "string" ? query : query.text
+        const statement = typeof query === "string" ? undefined : query.name
+        if (statement === undefined) return Effect.succeed({ text, name: undefined })
+        const conn = asConn(connection)
+        const known = conn.prepared.get(statement)
+        if (known !== undefined && known !== text) {
+          return Effect.fail(
+            new PgError({
+              reason: "ClientError",
+              operation: "prepare",
+              connection: name,
+              code: "42P05",
+              condition: "duplicate_prepared_statement",
+              text:
+                `the statement "${statement}" is already prepared on this connection with another text: close it first`
+            })
+          )
+        }
+        conn.prepared.set(statement, text)
+        return Effect.succeed({ text, name: statement })
+      }),
+    execute: (connection, prepared, params) =>
+      Effect.map(
+        run(asConn(connection), "query", {
+          text: prepared.text,
+          ...(prepared.name === undefined ? {} : { name: prepared.name }),
+          values: params as Array<unknown>
+        }),
+        toResult
+      ),
+    close: (connection, prepared) =>
+      Effect.suspend(() => {
+        const conn = asConn(connection)
+        if (prepared.name === undefined || !conn.prepared.has(prepared.name)) return Effect.void
+        conn.prepared.delete(prepared.name)
+        const parsed = (conn.client as unknown as { connection: { parsedStatements: Record<string, string> } })
+          .connection.parsedStatements
+        if (!(prepared.name in parsed)) return Effect.void
+        Reflect.deleteProperty(parsed, prepared.name)
+        return Effect.asVoid(simple(conn, "deallocate", `DEALLOCATE ${quoteIdent(prepared.name)}`))
+      }),
+    declare: (connection, prepared, params) =>
+      Effect.sync(() => {
+        const conn = asConn(connection)
+        const cursor = new PgCursor<PgDriver.Row>(prepared.text, params as Array<unknown>)
+        conn.client.query(cursor)
+        return { portal: (cursor as unknown as { _portal: string | null })._portal ?? "", cursor } as CursorImpl
+      }),
+    fetch: (connection, _prepared, cursor, { maxRows }) =>
+      Effect.map(
+        submit<Array<PgDriver.Row>>(
+          asConn(connection),
+          "cursor",
+          (callback) =>
+            void (cursor as CursorImpl).cursor.read(maxRows, (error, rows) => callback(error ?? undefined, rows))
+        ),
+        (rows) => ({ rows, done: rows.length < maxRows })
+      ),
+    deallocate: (connection, _prepared, cursor) =>
+      submit<void>(
+        asConn(connection),
+        "cursor",
+        (callback) => void (cursor as CursorImpl).cursor.close((error) => callback(error ?? undefined, undefined)),
+        false
+      ),
+    savepoints: {
+      create: (connection, savepoint) =>
+        Effect.asVoid(simple(asConn(connection), "savepoint", `SAVEPOINT ${quoteIdent(savepoint)}`)),
+      release: (connection, savepoint) =>
+        Effect.asVoid(simple(asConn(connection), "savepoint", `RELEASE SAVEPOINT ${quoteIdent(savepoint)}`)),
+      rollbackTo: (connection, savepoint) =>
+        Effect.asVoid(simple(asConn(connection), "savepoint", `ROLLBACK TO SAVEPOINT ${quoteIdent(savepoint)}`))
+    }
+  }
+}
