@@ -17,3 +17,10 @@ export * as PgDriver from "./PgDriver.js"
  * @since 0.1.0
  */
 export * as PgError from "./PgError.js"
+
+/**
+ * A pool of PostgreSQL connections: `make`, `layer`, the `PgPool` tag.
+ *
+ * @since 0.1.0
+ */
+export * as PgPool from "./PgPool.js"
