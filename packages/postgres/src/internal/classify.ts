@@ -160,10 +160,11 @@ export const fieldsOf = (error: unknown): Fields => {
       constraint: stringField(error, "constraint")
     }
   }
-  if (code !== undefined && tlsVerifyCodes.has(code)) return { reason: "Tls", text, code, tlsVerification: true }
-  if (code !== undefined && code.startsWith("ERR_SSL")) return { reason: "Tls", text, code }
+  // A Node.js error code is not a SQLSTATE: it stays on the cause.
+  if (code !== undefined && tlsVerifyCodes.has(code)) return { reason: "Tls", text, tlsVerification: true }
+  if (code !== undefined && code.startsWith("ERR_SSL")) return { reason: "Tls", text }
   const nodeReason = code === undefined ? undefined : nodeCodes[code]
-  if (code !== undefined && nodeReason !== undefined) return { reason: nodeReason, text, code }
+  if (nodeReason !== undefined) return { reason: nodeReason, text }
   if (text === "The server does not support SSL connections") return { reason: "SslNotSupported", text }
   if (text === "There was an error establishing an SSL connection") return { reason: "Tls", text }
   if (text === "timeout expired" || text === "Connection terminated due to connection timeout") {
