@@ -24,3 +24,10 @@ export * as PgError from "./PgError.js"
  * @since 0.1.0
  */
 export * as PgPool from "./PgPool.js"
+
+/**
+ * LISTEN / NOTIFY as streams over one connection that reconnects and LISTENs again.
+ *
+ * @since 0.1.0
+ */
+export * as PgListen from "./PgListen.js"
