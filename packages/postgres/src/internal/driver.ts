@@ -230,14 +230,15 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
   /**
    * What an interrupted query does before its fiber stops: a CancelRequest for the backend, then
    * a bounded wait for the query to end. Recovered when both happened in time; otherwise the
-   * socket is destroyed (the pool's `lost` sees it).
+   * socket is destroyed (the pool's `lost` sees it). The wait is interruptible inside, or the
+   * timeout could not end it in the interrupted query's finalizer (an uninterruptible region).
    */
   const cancelRunning = (conn: Conn, ended: Deferred.Deferred<void>): Effect.Effect<Interrupted> =>
-    Effect.zip(
+    Effect.interruptible(Effect.zip(
       Cancel.send(conn.target, conn.pid, conn.secretKey),
       Deferred.await(ended),
       { concurrent: true }
-    ).pipe(
+    )).pipe(
       Effect.timeoutOption(settings.cancelTimeout),
       Effect.map((done) => Option.isSome(done) ? "Recovered" as const : "Lost" as const),
       Effect.catchAll(() => Effect.succeed("Lost" as const)),
