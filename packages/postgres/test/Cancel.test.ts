@@ -161,6 +161,37 @@ describe("cancel on interrupt", () => {
   )
 
   it.live(
+    "interrupting a query that had already finished sends no cancel and keeps the connection",
+    () =>
+      Effect.gen(function*() {
+        const app = Pg.unique("cancel_done")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const proxy = yield* FaultProxy.make({ target: { port: Pg.server.port } })
+          const pool = yield* PgPool.make({
+            connect: Pg.config(app, { host: proxy.host, port: proxy.port }),
+            size: 1,
+            name: app
+          })
+          const conn = yield* pool.run((c) => Effect.succeed(c.connection))
+          const before = (yield* proxy.connections).total
+          for (let i = 0; i < 20; i++) {
+            const fiber = yield* Effect.fork(pool.query("select 1 as one"))
+            // The interruption is signalled once the server has answered, before the reply reaches
+            // the caller: the query ended, so nothing is left to cancel.
+            const wire = (conn.client as unknown as { connection: NodeJS.EventEmitter }).connection
+            wire.once("commandComplete", () => fiber.unsafeInterruptAsFork(FiberId.none))
+            // The interruption won the race against the reply: the caller sees it.
+            expect(Exit.isInterrupted(yield* Fiber.await(fiber))).toBe(true)
+            expect(yield* backendPid(pool)).toBe(conn.pid)
+          }
+          expect((yield* proxy.connections).total).toBe(before)
+        }))
+        yield* noBackendLeft(app)
+      }),
+    30_000
+  )
+
+  it.live(
     "a cancel racing the query's own end never cancels the next query (the server has signalled before the connection is reused)",
     () =>
       Effect.gen(function*() {

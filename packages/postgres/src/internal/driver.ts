@@ -274,12 +274,14 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
             : failure
         ))
       })
+      // Interrupted after the reply came in (before the fiber saw it): the query ended, nothing
+      // is left to cancel and the connection is as clean as after any reply.
       return Effect.suspend(() =>
         Deferred.isDone(ended).pipe(
-          Effect.flatMap((done) => done ? Effect.void : cancelRunning(conn, ended)),
+          Effect.flatMap((done) => done ? Effect.succeed("Recovered" as const) : cancelRunning(conn, ended)),
           Effect.flatMap((how) =>
             Effect.sync(() => {
-              if (how !== undefined) conn.interrupted = how
+              conn.interrupted = how
             })
           )
         )
