@@ -160,6 +160,38 @@ describe("cancel on interrupt", () => {
     30_000
   )
 
+  it.live("queryTimeout racing the query's own end never cancels the next query", () =>
+    Effect.gen(function*() {
+      const app = Pg.unique("timeout_race")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* PgPool.make({ connect: Pg.config(app), size: 1, name: app, queryTimeout: "20 millis" })
+        let timedOut = 0
+        const failures: Array<string> = []
+        for (let i = 0; i < 100; i++) {
+          yield* pool.run((conn) =>
+            Effect.gen(function*() {
+              // A query that ends on its own at about the timeout: the cancel request is often
+              // still on its way when the reply comes.
+              const first = yield* Effect.either(conn.query(`select pg_sleep(${(18 + (i % 5)) / 1000})`))
+              if (first._tag === "Left") {
+                expect(first.left).toMatchObject({ code: "57014" })
+                timedOut += 1
+              }
+              // Straight after, on the same backend, a statement long enough to be running when a
+              // late signal lands (sent on the client itself: the driver's timer would stop it).
+              const next = yield* Effect.either(
+                Effect.tryPromise(() => conn.connection.client.query("select pg_sleep(0.05)"))
+              )
+              if (next._tag === "Left") failures.push(String(next.left.cause))
+            })
+          )
+        }
+        console.log(`queryTimeout races: ${timedOut} of 100 timed out, ${failures.length} next statements failed`)
+        expect(failures).toEqual([])
+      }))
+      yield* noBackendLeft(app)
+    }), 120_000)
+
   it.live(
     "interrupting a query that had already finished sends no cancel and keeps the connection",
     () =>

@@ -11,6 +11,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -230,8 +231,14 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
   /**
    * What an interrupted query does before its fiber stops: a CancelRequest for the backend, then
    * a bounded wait for the query to end. Recovered when both happened in time; otherwise the
-   * socket is destroyed (the pool's `lost` sees it). The wait is interruptible inside, or the
-   * timeout could not end it in the interrupted query's finalizer (an uninterruptible region).
+   * socket is destroyed (the pool's `lost` sees it).
+   *
+   * Only `cancelTimeout` cuts the wait; nothing else does, even when the query ends first (the
+   * `queryTimeout` race, a second interruption): the connection must not serve again before the
+   * server closed the cancel socket, which it does once it has signalled the backend — a signal
+   * still on its way would cancel the next query. So the wait runs in a fiber of its own, which an
+   * interruption of the caller does not reach (it would reach the caller's children even in an
+   * uninterruptible region), and which is interruptible inside so that the timeout can end it.
    */
   const cancelRunning = (conn: Conn, ended: Deferred.Deferred<void>): Effect.Effect<Interrupted> =>
     Effect.interruptible(Effect.zip(
@@ -242,7 +249,10 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
       Effect.timeoutOption(settings.cancelTimeout),
       Effect.map((done) => Option.isSome(done) ? "Recovered" as const : "Lost" as const),
       Effect.catchAll(() => Effect.succeed("Lost" as const)),
-      Effect.tap((how) => how === "Lost" ? Effect.sync(() => conn.destroy()) : Effect.void)
+      Effect.tap((how) => how === "Lost" ? Effect.sync(() => conn.destroy()) : Effect.void),
+      Effect.forkDaemon,
+      Effect.flatMap(Fiber.join),
+      Effect.uninterruptible
     )
 
   /**
