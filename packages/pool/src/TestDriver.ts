@@ -17,7 +17,11 @@
  * It also models an in-order protocol connection (on by default, option `inOrder`): once a
  * callback died or was interrupted mid-call, the connection is desynchronised (a real driver
  * would hand the next caller the previous caller's reply), and every later callback on it but
- * `disconnect` is a violation ("call execute on desynchronised connection 1").
+ * `disconnect` is a violation ("call execute on desynchronised connection 1"). With the option
+ * `afterInterrupt` it offers the driver's `afterInterrupt`, as a driver that can stop an
+ * interrupted call (a PostgreSQL cancel request): an interrupted connection is back in step once
+ * `afterInterrupt` said so. Its `isFatal` calls a connect error fatal when it is marked so
+ * (`new TestDriverError({ reason, fatal: true })`).
  *
  * @example
  * ```ts
@@ -55,7 +59,11 @@ import * as internal from "./internal/testDriver.js"
  * @since 0.1.0
  * @category errors
  */
-export class TestDriverError extends Data.TaggedError("TestDriverError")<{ readonly reason: string }> {
+export class TestDriverError extends Data.TaggedError("TestDriverError")<{
+  readonly reason: string
+  /** A connect error no retry can fix: the driver's `isFatal` says so (default false). */
+  readonly fatal?: boolean | undefined
+}> {
   override get message(): string {
     return `test driver: ${this.reason}`
   }
@@ -160,6 +168,20 @@ export type ConnectStep =
   | { readonly _tag: "Die"; readonly defect: unknown }
 
 /**
+ * What one call of `afterInterrupt` does: answer (after its connection was interrupted, `true`
+ * puts it back in step, `false` leaves it desynchronised), die, hang until interrupted, or wait
+ * then do another step. Anything but answering `true` leaves the connection desynchronised.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AfterInterruptStep =
+  | { readonly _tag: "Answer"; readonly recovered: boolean }
+  | { readonly _tag: "Die"; readonly defect: unknown }
+  | { readonly _tag: "Hang" }
+  | { readonly _tag: "Delay"; readonly duration: Duration.DurationInput; readonly then: AfterInterruptStep }
+
+/**
  * How to make a fake database.
  *
  * @since 0.1.0
@@ -180,6 +202,15 @@ export interface Options {
    * every later callback on that connection but `disconnect` is a violation.
    */
   readonly inOrder?: boolean | undefined
+  /**
+   * Offer the driver's `afterInterrupt` (default: not offered). `true`: a driver that stops an
+   * interrupted call cleanly; `afterInterrupt` answers `true` (`false` for a killed connection)
+   * and the interrupted connection is back in step; until it answered, any callback on it is a
+   * violation. `false`: a driver that cannot; `afterInterrupt` answers `false` and the connection
+   * stays desynchronised. `scriptAfterInterrupt` overrides the next answers. Asking about a
+   * connection already disconnected or released is a violation.
+   */
+  readonly afterInterrupt?: boolean | undefined
 }
 
 /**
@@ -189,7 +220,10 @@ export interface Options {
  * @category models
  */
 export interface TestDriver extends Driver.Driver<TestTypes> {
-  /** Every callback in call order: "connect 1", "begin 1", "execute 1 q", "disconnect 1", "released 1"… */
+  /**
+   * Every callback in call order: "connect 1", "begin 1", "execute 1 q", "afterInterrupt 1 true",
+   * "disconnect 1", "released 1"…
+   */
   readonly log: Effect.Effect<ReadonlyArray<string>>
   /** Empties the log. */
   readonly clearLog: Effect.Effect<void>
@@ -215,6 +249,8 @@ export interface TestDriver extends Driver.Driver<TestTypes> {
   readonly scriptConnect: (...steps: ReadonlyArray<ConnectStep>) => Effect.Effect<void>
   /** Sets the step used once the connect script is empty. */
   readonly connectOtherwise: (step: ConnectStep) => Effect.Effect<void>
+  /** The next calls of `afterInterrupt` (when offered), in order; then the option's answer. */
+  readonly scriptAfterInterrupt: (...steps: ReadonlyArray<AfterInterruptStep>) => Effect.Effect<void>
   /**
    * Breaks a connection, as a dead socket would: every later call on it fails with `Disconnect`,
    * a hanging call or a `"sleep:N"` query in flight fails at once; `lost` (if offered) completes.
@@ -234,7 +270,10 @@ export interface TestDriver extends Driver.Driver<TestTypes> {
   readonly transactionStatus: (id: number) => Effect.Effect<Option.Option<Driver.TransactionStatus>>
   /** A connection's savepoints, oldest first. */
   readonly savepointStack: (id: number) => Effect.Effect<ReadonlyArray<string>>
-  /** Whether a callback on the connection died or was interrupted mid-call. */
+  /**
+   * Whether a callback on the connection died or was interrupted mid-call (and, with
+   * `afterInterrupt`, was not recovered).
+   */
   readonly desynchronised: (id: number) => Effect.Effect<boolean>
   /** Misuses of the driver contract seen so far (empty: the contract was kept). */
   readonly violations: Effect.Effect<ReadonlyArray<string>>

@@ -19,6 +19,7 @@ type TestResult = TestDriver.TestResult
 type TestCursor = TestDriver.TestCursor
 type Callback = TestDriver.Callback
 type ConnectStep = TestDriver.ConnectStep
+type AfterInterruptStep = TestDriver.AfterInterruptStep
 type Failure = TestDriverError | Driver.Disconnect
 
 interface CursorState {
@@ -34,6 +35,10 @@ interface ConnectionState {
   killed: boolean
   /** A callback died or was interrupted mid-call: the protocol is out of step. */
   desynchronised: boolean
+  /** A callback was interrupted mid-call, and `afterInterrupt` has not answered yet. */
+  interrupted: boolean
+  /** `disconnect` was called: nothing may reach the connection any more. */
+  disconnected: boolean
   /** Completed when the connection is killed (for `lost`). */
   readonly lost: Deferred.Deferred<void>
   /** Completed when the connection is killed or released: ends hanging and sleeping calls. */
@@ -64,6 +69,7 @@ const broken = (id: number) => new Driver.Disconnect({ cause: new Error(`connect
 export const make = (options: TestDriver.Options = {}): Effect.Effect<TestDriver.TestDriver> =>
   Effect.sync(() => {
     const inOrder = options.inOrder ?? true
+    const recovers = options.afterInterrupt
     const log: Array<string> = []
     const violations: Array<string> = []
     const live = new Map<number, ConnectionState>()
@@ -90,6 +96,7 @@ export const make = (options: TestDriver.Options = {}): Effect.Effect<TestDriver
     }
     let connectScript: Array<ConnectStep> = [...(options.connectScript ?? [])]
     let connectOtherwise: ConnectStep = options.connectOtherwise ?? { _tag: "Succeed" }
+    let afterInterruptScript: Array<AfterInterruptStep> = []
     let attempts = 0
     let connectionIds = 0
     let preparedIds = 0
@@ -130,6 +137,8 @@ export const make = (options: TestDriver.Options = {}): Effect.Effect<TestDriver
               status: "idle",
               killed: false,
               desynchronised: false,
+              interrupted: false,
+              disconnected: false,
               lost: Deferred.unsafeMake(FiberId.none),
               ended: Deferred.unsafeMake(FiberId.none),
               prepared: new Map(),
@@ -163,11 +172,19 @@ export const make = (options: TestDriver.Options = {}): Effect.Effect<TestDriver
         if (state !== undefined && state.desynchronised) {
           return Effect.fail(violation(`call ${callback} on desynchronised connection ${connection.id}`))
         }
+        if (state !== undefined && state.interrupted) {
+          return Effect.fail(
+            violation(`call ${callback} on connection ${connection.id} interrupted mid-call, before afterInterrupt`)
+          )
+        }
         return Effect.onExit(effect, (exit) =>
           Effect.sync(() => {
             if (Exit.isFailure(exit) && (Cause.isDie(exit.cause) || Cause.isInterrupted(exit.cause))) {
               const now = live.get(connection.id)
-              if (now !== undefined) now.desynchronised = true
+              if (now === undefined) return
+              // A driver with afterInterrupt stops an interrupted call; the pool must ask before reuse.
+              if (recovers !== undefined && !Cause.isDie(exit.cause)) now.interrupted = true
+              else now.desynchronised = true
             }
           }))
       })
@@ -271,6 +288,44 @@ export const make = (options: TestDriver.Options = {}): Effect.Effect<TestDriver
       return Effect.succeed(result)
     }
 
+    /** One step of `afterInterrupt`: an answer `true` puts the connection back in step. */
+    const answer = (state: ConnectionState, step: AfterInterruptStep): Effect.Effect<boolean> => {
+      switch (step._tag) {
+        case "Answer":
+          return Effect.sync(() => {
+            const recovered = step.recovered && !state.killed
+            state.interrupted = false
+            if (!recovered && inOrder) state.desynchronised = true
+            return recovered
+          })
+        case "Die":
+          return Effect.die(step.defect)
+        case "Hang":
+          return Effect.never
+        case "Delay":
+          return Effect.zipRight(Effect.sleep(step.duration), answer(state, step.then))
+      }
+    }
+
+    const afterInterrupt = (connection: TestConnection): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        const step = afterInterruptScript.shift() ?? { _tag: "Answer", recovered: recovers === true }
+        const state = live.get(connection.id)
+        if (state === undefined || state.disconnected) {
+          log.push(`afterInterrupt ${connection.id} false`)
+          violation(`afterInterrupt ${connection.id}: the connection was disconnected`)
+          return Effect.succeed(false)
+        }
+        return Effect.onExit(answer(state, step), (exit) =>
+          Effect.sync(() => {
+            if (Exit.isSuccess(exit)) return void log.push(`afterInterrupt ${connection.id} ${exit.value}`)
+            log.push(`afterInterrupt ${connection.id} ${Cause.isDie(exit.cause) ? "died" : "interrupted"}`)
+            // No answer: the call was not stopped, as far as anyone knows.
+            state.interrupted = false
+            if (inOrder) state.desynchronised = true
+          }))
+      })
+
     const savepoints: NonNullable<Driver.Driver<TestTypes>["savepoints"]> = {
       create: (connection, name) =>
         call("savepoint", connection, `savepoint ${connection.id} ${name}`, (state) =>
@@ -298,7 +353,13 @@ export const make = (options: TestDriver.Options = {}): Effect.Effect<TestDriver
 
     const driver: Driver.Driver<TestTypes> = {
       connect: () => connect(),
-      disconnect: (connection) => Effect.sync(() => void log.push(`disconnect ${connection.id}`)),
+      disconnect: (connection) =>
+        Effect.sync(() => {
+          log.push(`disconnect ${connection.id}`)
+          const state = live.get(connection.id)
+          if (state !== undefined) state.disconnected = true
+        }),
+      isFatal: (error) => error instanceof TestDriverError && error.fatal === true,
       checkout: (connection) => call("checkout", connection, `checkout ${connection.id}`, () => Effect.void),
       checkin: (connection) => call("checkin", connection, `checkin ${connection.id}`, () => Effect.void),
       ping: (connection) => call("ping", connection, `ping ${connection.id}`, () => Effect.void),
@@ -430,6 +491,10 @@ export const make = (options: TestDriver.Options = {}): Effect.Effect<TestDriver
         Effect.sync(() => {
           connectOtherwise = step
         }),
+      scriptAfterInterrupt: (...steps) =>
+        Effect.sync(() => {
+          afterInterruptScript = [...steps]
+        }),
       kill: (id) =>
         Effect.sync(() => {
           const state = live.get(id)
@@ -460,7 +525,8 @@ export const make = (options: TestDriver.Options = {}): Effect.Effect<TestDriver
       ...driver,
       ...controls,
       ...(options.savepoints === true ? { savepoints } : {}),
-      ...(options.reportsLoss === true ? { lost } : {})
+      ...(options.reportsLoss === true ? { lost } : {}),
+      ...(recovers !== undefined ? { afterInterrupt } : {})
     }
   })
 
