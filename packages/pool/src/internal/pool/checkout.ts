@@ -6,7 +6,8 @@
  * A call that reports `Disconnect`, dies or is interrupted before it returns leaves the connection
  * in an unknown state (an in-order protocol would hand the next caller this caller's reply): the
  * connection is taken out of service at once and every later call on the checkout fails with
- * `ConnectionBroken` without reaching the driver.
+ * `ConnectionBroken` without reaching the driver. An interrupted call is the exception when the
+ * driver's `afterInterrupt` says it stopped the call cleanly.
  *
  * @internal
  */
@@ -85,8 +86,8 @@ export const invoke = <T extends Driver.Types, A>(
         const afterInterrupt = co.owner.driver.afterInterrupt
         // Interrupted, and the driver says it stopped the call cleanly: the connection stays.
         if (afterInterrupt !== undefined && cut === undefined && Cause.isInterruptedOnly(cause)) {
-          return Effect.flatMap(afterInterrupt(co.live.connection), (recovered) => {
-            if (!recovered) noteFailure(co, cause)
+          return Effect.flatMap(recovered(co, afterInterrupt), (ok) => {
+            if (!ok) noteFailure(co, cause)
             return Effect.failCause(cause)
           })
         }
@@ -99,6 +100,43 @@ export const invoke = <T extends Driver.Types, A>(
       onSuccess: Effect.succeed
     })
   })
+
+/**
+ * The driver's `afterInterrupt`: did it stop the interrupted call cleanly? The interrupted caller
+ * waits for the answer, so it is bounded by the pool's timeout; it runs interruptibly (in the
+ * timeout's own fiber, out of reach of the caller's interruption) so that the timeout can stop it.
+ * No answer in time, or a defect, is a "no": the connection's state is unknown.
+ */
+const recovered = <T extends Driver.Types>(
+  co: CheckoutState<T>,
+  afterInterrupt: (connection: T["connection"]) => Effect.Effect<boolean>
+): Effect.Effect<boolean> => {
+  const pool = co.owner
+  const timeout = Duration.millis(pool.settings.timeout)
+  return Effect.interruptible(afterInterrupt(co.live.connection)).pipe(
+    Effect.timeoutOption(timeout),
+    Effect.flatMap((answer) =>
+      Option.isSome(answer) ? Effect.succeed(answer.value === true) : Effect.as(
+        Effect.logWarning(
+          `redial: pool "${pool.name}": the driver's afterInterrupt did not answer within ${
+            Duration.format(timeout)
+          }; the connection is replaced`
+        ),
+        false
+      )
+    ),
+    Effect.catchAllCause((cause) =>
+      Effect.as(
+        Effect.logWarning(
+          `redial: pool "${pool.name}": the driver's afterInterrupt died; the connection is replaced`,
+          cause
+        ),
+        false
+      )
+    ),
+    Effect.annotateLogs({ pool: pool.name })
+  )
+}
 
 /** A callback's failure: a `Disconnect`, a defect or an interruption breaks the connection. */
 const noteFailure = <T extends Driver.Types>(co: CheckoutState<T>, cause: Cause.Cause<unknown>): void => {
