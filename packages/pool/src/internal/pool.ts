@@ -23,7 +23,7 @@ import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as Driver from "../Driver.js"
+import * as Driver from "../Driver.js"
 import type * as Pool from "../Pool.js"
 import * as Checkout from "./pool/checkout.js"
 import * as Codel from "./pool/codel.js"
@@ -56,6 +56,17 @@ const manager = <T extends Driver.Types>(
   // The attempt being made, so that the policy (stepped with every failed attempt's error, the
   // connect timeout's included) can record the pool's last connect error.
   let attemptNumber = 0
+  // The typed error of this attempt (its `configure`'s, `connect`'s or `afterConnect`'s): the only
+  // errors the driver's `isFatal` judges. Core also asks about its connect timeout's `Timeout`, and
+  // the pool makes a defect or an interruption an attempt's error (`asFailure`): none is a
+  // `T["error"]`, and none is fatal.
+  let attemptError: { readonly error: unknown } | undefined
+  const typed = <A, R>(effect: Effect.Effect<A, Driver.Failure<T>, R>): Effect.Effect<A, Driver.Failure<T>, R> =>
+    Effect.tapError(effect, (error) =>
+      Effect.sync(() => {
+        if (!(error instanceof Driver.Disconnect)) attemptError = { error }
+      }))
+  const isFatal = driver.isFatal
   const policy = Schedule.tapInput(
     options.policy ?? Reconnect.defaultPolicy,
     (cause: unknown) =>
@@ -70,13 +81,15 @@ const manager = <T extends Driver.Types>(
       ? {
         configure: ({ attempt, config }: Connection.Attempt<T["config"]>) => {
           attemptNumber = attempt
-          return asFailure(configure({ attempt, slot: index, config }))
+          attemptError = undefined
+          return asFailure(typed(configure({ attempt, slot: index, config })))
         }
       }
       : {}),
     acquire: (attempt) => {
       attemptNumber = attempt.attempt
-      return asFailure(driver.connect(attempt))
+      attemptError = undefined
+      return asFailure(typed(driver.connect(attempt)))
     },
     // The driver's loss takes the connection out of service; the slot's fiber disconnects it and
     // then tells the manager (so `disconnect` always runs before the connection's scope closes).
@@ -102,13 +115,25 @@ const manager = <T extends Driver.Types>(
       ? {
         // A failed afterConnect is a failed attempt; the driver's disconnect runs before the scope closes.
         afterConnect: (conn: T["connection"]) =>
-          asFailure(afterConnect(conn)).pipe(
+          asFailure(typed(afterConnect(conn))).pipe(
             Effect.tapError((cause) => driver.disconnect ? driver.disconnect(conn, cause) : Effect.void)
           )
       }
       : {}),
     policy,
-    ...(driver.isFatal ? { isFatal: driver.isFatal as (error: unknown) => boolean } : {}),
+    ...(isFatal
+      ? {
+        isFatal: (error: unknown) => {
+          // (compared unwrapped: an error failed again inside a span is a proxy of itself)
+          const own = attemptError !== undefined &&
+            Cause.originalError(attemptError.error) === Cause.originalError(error)
+          if (!own || !isFatal(error as T["error"])) return false
+          // The policy, which records the last connect error, is not stepped with a fatal one.
+          pool.lastConnectError = new ConnectFailed({ connection: name, attempt: attemptNumber, cause: error })
+          return true
+        }
+      }
+      : {}),
     ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout }),
     ...(options.minUptime === undefined ? {} : { minUptime: options.minUptime })
   })
