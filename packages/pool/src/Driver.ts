@@ -7,7 +7,9 @@
  * `{:disconnect, exception, state}`): the pool then drops that connection and reconnects the
  * slot, and the caller gets the failure. A callback that dies, or is interrupted before it
  * returns, leaves the connection in an unknown state: the pool drops it the same way (the caller
- * gets the defect or the interruption), so a driver need not make any callback safe to interrupt.
+ * gets the defect or the interruption), so a driver need not make any callback safe to interrupt —
+ * unless the driver can stop an interrupted call cleanly and says so through `afterInterrupt`
+ * (PostgreSQL's cancel request): then the connection stays in service.
  *
  * The types a driver works with are named once, in a {@link Types} record.
  *
@@ -106,13 +108,17 @@ export interface Driver<T extends Types> {
    * stopped the call cleanly (PostgreSQL: a cancel request the server honoured, the query ended
    * before the callback returned), so the connection stays in service for the next caller.
    * Without it, or when it answers `false`, an interrupted callback takes the connection out of
-   * service (its state is unknown).
+   * service (its state is unknown). Bounded by the pool's `timeout`: no answer in time, or a
+   * defect, counts as `false`. Keep it quick: do the waiting in the interrupted callback's own
+   * finalizer (the interruption completes only when it has run) and answer from what it recorded.
    */
   readonly afterInterrupt?: (connection: T["connection"]) => Effect.Effect<boolean>
   /**
    * Whether a connect error is one no retry can fix (bad credentials, no such database): the
    * slot stops at once instead of backing off, and once every slot has stopped the pool fails
-   * its requests (and `awaitConnected`) with `Closed` carrying that error. Default: none is.
+   * its requests (and `awaitConnected`) with `Closed` carrying that error. Asked only about the
+   * attempt's own typed errors (from `connect`, `configure` and `afterConnect`; not a `Disconnect`,
+   * the connect timeout or a defect). Default: none is.
    */
   readonly isFatal?: (error: T["error"]) => boolean
   /** Called when a connection is handed to a caller. */

@@ -364,17 +364,24 @@ const body: ReadonlyArray<readonly [string, Body]> = [
           })
         ))
         yield* ctx.check(Exit.isSuccess(exit), () => `the run that interrupted its call: ${describe(exit)}`)
-        if (ctx.harness.driver.afterInterrupt === undefined || ctx.watched.recovered[0] !== true) {
+        if (ctx.harness.driver.afterInterrupt === undefined) {
           return yield* nextRunElsewhere(ctx, dead, "a call was interrupted")
         }
+        yield* ctx.check(
+          ctx.watched.recovered.length === 1,
+          () =>
+            `the driver has afterInterrupt, but the pool asked it ${ctx.watched.recovered.length} times (expected once)`
+        )
+        if (ctx.watched.recovered[0] !== true) return yield* nextRunElsewhere(ctx, dead, "a call was interrupted")
         // Recovered: the same connection serves the next runs, idle.
         for (let i = 0; i < 3; i++) {
-          const connection = yield* ctx.pool.run((conn) =>
+          const connection = yield* ctx.eventually(ctx.pool.run((conn) =>
             Effect.as(selectOn(ctx, conn, "the run after a call was interrupted and recovered"), conn.connection)
-          )
+          ))
           yield* ctx.check(
             connection === dead,
-            () => "the driver recovered the interrupted connection, yet the pool replaced it"
+            () =>
+              "the driver recovered the interrupted connection, yet the pool replaced it"
           )
         }
         yield* statusIdle(ctx, "a call was interrupted and recovered")
