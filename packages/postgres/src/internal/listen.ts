@@ -10,9 +10,9 @@
  *
  * `sync` brings the backend to the registry's channels: LISTEN what is wanted and not sent,
  * UNLISTEN what is in effect and no longer wanted, in one statement each (one round trip for a
- * whole re-LISTEN after a reconnect), until nothing differs. `afterConnect` runs it before the
- * connection is handed out, so a new backend listens to every channel before its status is
- * `Connected`.
+ * whole re-LISTEN after a reconnect). `afterConnect` runs it before the connection is handed out,
+ * so a new backend listens to every channel before its status is `Connected`; then every
+ * subscribe and unsubscribe wakes the session's worker, which runs it again.
  *
  * @internal
  */
@@ -337,48 +337,49 @@ export const make = (
       session.connection.isClosed || error.reason === "ConnectionLost" || error.severity === "FATAL" ||
       error.severity === "PANIC"
 
-    /** Brings `session`'s backend to the registry's channels, until nothing differs. */
+    /**
+     * Brings `session`'s backend to the registry's channels in one pass; a change made while it
+     * runs wakes the session's worker, which runs it again.
+     */
     const sync = (session: Session): Effect.Effect<void, PgError> =>
       Effect.gen(function*() {
-        while (true) {
-          const listen: Array<string> = []
-          const unlisten: Array<string> = []
-          for (const channel of registry.channels.keys()) if (!session.sent.has(channel)) listen.push(channel)
-          for (const [channel, sent] of session.sent) {
-            if (sent === "Listened" && !registry.channels.has(channel)) unlisten.push(channel)
-          }
-          if (listen.length === 0 && unlisten.length === 0) return
-          if (listen.length > 0) {
-            for (const channel of listen) session.sent.set(channel, "Listening")
-            const done = yield* Effect.either(
-              query(session.connection, listen.map((c) => `LISTEN ${quote(c)}`).join("; "))
+        const listen: Array<string> = []
+        const unlisten: Array<string> = []
+        for (const channel of registry.channels.keys()) if (!session.sent.has(channel)) listen.push(channel)
+        for (const [channel, sent] of session.sent) {
+          if (sent === "Listened" && !registry.channels.has(channel)) unlisten.push(channel)
+        }
+        if (listen.length === 0 && unlisten.length === 0) return
+        if (listen.length > 0) {
+          for (const channel of listen) session.sent.set(channel, "Listening")
+          const done = yield* Effect.either(
+            query(session.connection, listen.map((c) => `LISTEN ${quote(c)}`).join("; "))
+          )
+          if (Either.isRight(done)) {
+            for (const channel of listen) {
+              if (session.sent.get(channel) === "Listening") registry.confirm(session, channel)
+            }
+            yield* Effect.logDebug(`redial: postgres listen "${name}": LISTEN ${listen.length} channel(s)`)
+          } else {
+            const error = done.left
+            if (isConnectionError(session, error)) return yield* error
+            // A statement error (e.g. a hot standby, which cannot LISTEN): those streams fail.
+            for (const channel of listen) {
+              session.sent.delete(channel)
+              registry.failChannel(channel, error)
+            }
+            yield* Effect.logWarning(`redial: postgres listen "${name}": LISTEN failed`).pipe(
+              Effect.annotateLogs("error", error.message)
             )
-            if (Either.isRight(done)) {
-              for (const channel of listen) {
-                if (session.sent.get(channel) === "Listening") registry.confirm(session, channel)
-              }
-              yield* Effect.logDebug(`redial: postgres listen "${name}": LISTEN ${listen.length} channel(s)`)
-            } else {
-              const error = done.left
-              if (isConnectionError(session, error)) return yield* error
-              // A statement error (e.g. a hot standby, which cannot LISTEN): those streams fail.
-              for (const channel of listen) {
-                session.sent.delete(channel)
-                registry.failChannel(channel, error)
-              }
-              yield* Effect.logWarning(`redial: postgres listen "${name}": LISTEN failed`).pipe(
-                Effect.annotateLogs("error", error.message)
-              )
-            }
           }
-          if (unlisten.length > 0) {
-            for (const channel of unlisten) session.sent.set(channel, "Unlistening")
-            yield* query(session.connection, unlisten.map((c) => `UNLISTEN ${quote(c)}`).join("; "))
-            for (const channel of unlisten) {
-              if (session.sent.get(channel) === "Unlistening") session.sent.delete(channel)
-            }
-            yield* Effect.logDebug(`redial: postgres listen "${name}": UNLISTEN ${unlisten.length} channel(s)`)
+        }
+        if (unlisten.length > 0) {
+          for (const channel of unlisten) session.sent.set(channel, "Unlistening")
+          yield* query(session.connection, unlisten.map((c) => `UNLISTEN ${quote(c)}`).join("; "))
+          for (const channel of unlisten) {
+            if (session.sent.get(channel) === "Unlistening") session.sent.delete(channel)
           }
+          yield* Effect.logDebug(`redial: postgres listen "${name}": UNLISTEN ${unlisten.length} channel(s)`)
         }
       }).pipe(Effect.annotateLogs({ connection: name }))
 
