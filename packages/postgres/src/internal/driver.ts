@@ -54,6 +54,28 @@ class Conn implements PgDriver.PgConnection {
     this.lostWaiters.clear()
   }
 
+  /** The client's protocol connection (pg's `Connection`: the parsed messages as events). */
+  get wire(): NodeJS.EventEmitter {
+    return (this.client as unknown as { connection: NodeJS.EventEmitter }).connection
+  }
+
+  /** Whether the server owes a ReadyForQuery (a query is under way). */
+  awaitsReady(): boolean {
+    return !this.isClosed && (this.client as unknown as { readyForQuery: boolean }).readyForQuery === false
+  }
+
+  /** Runs `k` once the server's next ReadyForQuery came in (after pg's own handler), or the socket closed. */
+  afterReady(k: () => void): void {
+    const wire = this.wire
+    const done = () => {
+      wire.removeListener("readyForQuery", done)
+      this.lostWaiters.delete(done)
+      k()
+    }
+    wire.on("readyForQuery", done)
+    this.lostWaiters.add(done)
+  }
+
   /** Destroys the socket (pg then emits `end`). */
   destroy(): void {
     const stream = (this.client as unknown as { connection?: { stream?: net.Socket } }).connection?.stream
@@ -229,8 +251,8 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
   }
 
   /**
-   * What an interrupted query does before its fiber stops: a CancelRequest for the backend, then
-   * a bounded wait for the query to end. Recovered when both happened in time; otherwise the
+   * What an interrupted query does before its fiber stops: a CancelRequest for the backend (unless
+   * `request` is false: the server has answered already), then a bounded wait for the query to end. Recovered when both happened in time; otherwise the
    * socket is destroyed (the pool's `lost` sees it).
    *
    * Only `cancelTimeout` cuts the wait; nothing else does, even when the query ends first (the
@@ -240,12 +262,12 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
    * interruption of the caller does not reach (it would reach the caller's children even in an
    * uninterruptible region), and which is interruptible inside so that the timeout can end it.
    */
-  const cancelRunning = (conn: Conn, ended: Deferred.Deferred<void>): Effect.Effect<Interrupted> =>
-    Effect.interruptible(Effect.zip(
-      Cancel.send(conn.target, conn.pid, conn.secretKey),
-      Deferred.await(ended),
-      { concurrent: true }
-    )).pipe(
+  const cancelRunning = (conn: Conn, ended: Deferred.Deferred<void>, request = true): Effect.Effect<Interrupted> =>
+    Effect.interruptible(
+      request
+        ? Effect.zip(Cancel.send(conn.target, conn.pid, conn.secretKey), Deferred.await(ended), { concurrent: true })
+        : Deferred.await(ended)
+    ).pipe(
       Effect.timeoutOption(settings.cancelTimeout),
       Effect.map((done) => Option.isSome(done) ? "Recovered" as const : "Lost" as const),
       Effect.catchAll(() => Effect.succeed("Lost" as const)),
@@ -269,9 +291,19 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     if (conn.isClosed) return Effect.fail(errorOf(conn, conn.closedBy ?? "Connection terminated", operation))
     const ended = Deferred.unsafeMake<void>(FiberId.none)
     let timedOut = false
+    // The server answered (an ErrorResponse) and its ReadyForQuery is on its way: nothing is left
+    // to cancel, the query ends when it comes.
+    let replied = false
+    const stop = (): Effect.Effect<Interrupted> =>
+      Effect.flatMap(Deferred.isDone(ended), (done) =>
+        done
+          // Interrupted after the reply came in (before the fiber saw it): the query ended, and
+          // the connection is as clean as after any reply.
+          ? Effect.succeed("Recovered" as const)
+          : cancelRunning(conn, ended, !replied))
     const query = Effect.async<A, Failure>((resume) => {
       conn.interrupted = undefined
-      send((error, value) => {
+      const finish = (error: Error | undefined, value: A) => {
         Deferred.unsafeDone(ended, Exit.void)
         if (error === undefined || error === null) return resume(Effect.succeed(value))
         const failure = errorOf(conn, error, operation)
@@ -283,19 +315,25 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
             })
             : failure
         ))
+      }
+      let called = false
+      send((error, value) => {
+        // pg-cursor calls a failed read back twice (the error, then no rows at ReadyForQuery).
+        if (called) return
+        called = true
+        // pg calls back at the server's ErrorResponse, before the ReadyForQuery that ends the
+        // query and carries the transaction status: the call ends with it, so that `status` is
+        // the server's and the connection is ready for the next call.
+        if (error instanceof pg.DatabaseError && conn.awaitsReady()) {
+          replied = true
+          return conn.afterReady(() => finish(error, value))
+        }
+        finish(error ?? undefined, value)
       })
-      // Interrupted after the reply came in (before the fiber saw it): the query ended, nothing
-      // is left to cancel and the connection is as clean as after any reply.
-      return Effect.suspend(() =>
-        Deferred.isDone(ended).pipe(
-          Effect.flatMap((done) => done ? Effect.succeed("Recovered" as const) : cancelRunning(conn, ended)),
-          Effect.flatMap((how) =>
-            Effect.sync(() => {
-              conn.interrupted = how
-            })
-          )
-        )
-      )
+      return Effect.flatMap(stop(), (how) =>
+        Effect.sync(() => {
+          conn.interrupted = how
+        }))
     })
     if (!timed || settings.queryTimeout === undefined) return query
     const limit = settings.queryTimeout
@@ -304,7 +342,7 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     const timer = Effect.sleep(limit).pipe(
       Effect.zipRight(Effect.suspend(() => {
         timedOut = true
-        return cancelRunning(conn, ended)
+        return stop()
       })),
       Effect.zipRight(Effect.never)
     )
@@ -432,13 +470,19 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
         ),
         (rows) => ({ rows, done: rows.length < maxRows })
       ),
-    deallocate: (connection, _prepared, cursor) =>
-      submit<void>(
+    deallocate: (connection, _prepared, cursor) => {
+      const pending = (cursor as CursorImpl).cursor
+      // A read failed (or was cancelled): the error ended the portal's use (the server drops it
+      // with the transaction), and pg-cursor's close would wait for a ReadyForQuery that came in
+      // already, for ever.
+      if ((pending as unknown as { state: string }).state === "error") return Effect.void
+      return submit<void>(
         asConn(connection),
         "cursor",
-        (callback) => void (cursor as CursorImpl).cursor.close((error) => callback(error ?? undefined, undefined)),
+        (callback) => void pending.close((error) => callback(error ?? undefined, undefined)),
         false
-      ),
+      )
+    },
     savepoints: {
       create: (connection, savepoint) =>
         Effect.asVoid(simple(asConn(connection), "savepoint", `SAVEPOINT ${quoteIdent(savepoint)}`)),
