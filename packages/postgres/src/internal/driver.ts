@@ -28,12 +28,37 @@ type Failure = PgError | Driver.Disconnect
 /** How an interrupted query ended: stopped cleanly (the connection is usable) or not. */
 type Interrupted = "Recovered" | "Lost"
 
+/** What the driver uses of pg's protocol connection (its `Connection`, under the client). */
+type Wire = NodeJS.EventEmitter & {
+  readonly parsedStatements: Record<string, string>
+  readonly submittedNamedStatements: Record<string, string>
+  readonly close: (message: { readonly type: "S"; readonly name: string }) => void
+  readonly sync: () => void
+}
+
+/**
+ * A protocol Close of a named statement, then Sync, as a query of pg's queue. Unlike `DEALLOCATE`
+ * it is accepted in a failed transaction (where the statement stays, and must stay known).
+ */
+class CloseStatement {
+  constructor(readonly statement: string, readonly done: (error: Error | undefined) => void) {}
+  submit(connection: Wire): void {
+    connection.close({ type: "S", name: this.statement })
+    connection.sync()
+  }
+  handleReadyForQuery(): void {
+    this.done(undefined)
+  }
+  handleError(error: Error): void {
+    this.done(error)
+  }
+}
+
 /** A connection: the client, its backend, and what the driver knows of it. */
 class Conn implements PgDriver.PgConnection {
   pid = 0
   secretKey = 0
   readonly parameters = new Map<string, string>()
-  readonly prepared = new Map<string, string>()
   /** Set once the socket closed or failed, with what was seen. */
   closedBy: unknown = undefined
   isClosed = false
@@ -55,8 +80,33 @@ class Conn implements PgDriver.PgConnection {
   }
 
   /** The client's protocol connection (pg's `Connection`: the parsed messages as events). */
-  get wire(): NodeJS.EventEmitter {
-    return (this.client as unknown as { connection: NodeJS.EventEmitter }).connection
+  get wire(): Wire {
+    return (this.client as unknown as { connection: Wire }).connection
+  }
+
+  /**
+   * The named statements on this connection: pg's own record (it sends Parse for a name it does
+   * not hold, and drops a name whose Parse failed), so that it is never out of step with what pg
+   * sends. A new connection starts empty: a statement is prepared again at its first execute.
+   */
+  get prepared(): ReadonlyMap<string, string> {
+    return new Map(Object.entries(this.wire.parsedStatements))
+  }
+
+  /** The text of a named statement parsed (or being parsed) on this connection. */
+  statementText(name: string): string | undefined {
+    const wire = this.wire
+    return Object.prototype.hasOwnProperty.call(wire.parsedStatements, name)
+      ? wire.parsedStatements[name]
+      : Object.prototype.hasOwnProperty.call(wire.submittedNamedStatements, name)
+      ? wire.submittedNamedStatements[name]
+      : undefined
+  }
+
+  /** Forgets a named statement that the server no longer holds. */
+  forget(name: string): void {
+    Reflect.deleteProperty(this.wire.parsedStatements, name)
+    Reflect.deleteProperty(this.wire.submittedNamedStatements, name)
   }
 
   /** Whether the server owes a ReadyForQuery (a query is under way). */
@@ -415,8 +465,7 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
         const text = typeof query === "string" ? query : query.text
         const statement = typeof query === "string" ? undefined : query.name
         if (statement === undefined) return Effect.succeed({ text, name: undefined })
-        const conn = asConn(connection)
-        const known = conn.prepared.get(statement)
+        const known = asConn(connection).statementText(statement)
         if (known !== undefined && known !== text) {
           return Effect.fail(
             new PgError({
@@ -430,7 +479,7 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
             })
           )
         }
-        conn.prepared.set(statement, text)
+        // Nothing to send: pg parses a name it does not hold at its first execute.
         return Effect.succeed({ text, name: statement })
       }),
     execute: (connection, prepared, params) =>
@@ -445,13 +494,18 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     close: (connection, prepared) =>
       Effect.suspend(() => {
         const conn = asConn(connection)
-        if (prepared.name === undefined || !conn.prepared.has(prepared.name)) return Effect.void
-        conn.prepared.delete(prepared.name)
-        const parsed = (conn.client as unknown as { connection: { parsedStatements: Record<string, string> } })
-          .connection.parsedStatements
-        if (!(prepared.name in parsed)) return Effect.void
-        Reflect.deleteProperty(parsed, prepared.name)
-        return Effect.asVoid(simple(conn, "deallocate", `DEALLOCATE ${quoteIdent(prepared.name)}`))
+        const statement = prepared.name
+        // Not this statement on this connection (never executed here, or closed already).
+        if (statement === undefined || conn.statementText(statement) !== prepared.text) return Effect.void
+        return submit<void>(
+          conn,
+          "deallocate",
+          (callback) =>
+            void conn.client.query(
+              new CloseStatement(statement, (error) => callback(error, undefined)) as unknown as pg.Submittable
+            ),
+          false
+        ).pipe(Effect.tap(() => Effect.sync(() => conn.forget(statement))))
       }),
     declare: (connection, prepared, params) =>
       Effect.sync(() => {
