@@ -289,6 +289,75 @@ describe("PgListen", () => {
   )
 
   it.live(
+    "notify waits for the connection while it is down (at most notifyTimeout), then sends",
+    () =>
+      Effect.gen(function*() {
+        const app = Pg.unique("listen_notify_wait")
+        const proxy = yield* FaultProxy.make({ target: { host: Pg.server.host, port: Pg.server.port } })
+        const through = Pg.config(app, { host: proxy.host, port: proxy.port })
+        yield* withListener(app, (listener) =>
+          Effect.gen(function*() {
+            const channel = Pg.unique("ch")
+            const { next } = yield* collect(listener.listen(channel))
+            yield* isListening(listener, [channel])
+            const pid = yield* pidOf(listener)
+            yield* proxy.refuse(true)
+            yield* proxy.cut
+            yield* awaitStatus(listener, (s) => s._tag === "Backoff")
+            // a short notifyTimeout gives up with Timeout; the default one waits the outage out
+            const impatient = yield* PgListen.make({ connect: through, name: app, notifyTimeout: "300 millis" })
+            const timedOut = yield* Effect.flip(impatient.notify(channel, "never"))
+            expect(timedOut).toMatchObject({ _tag: "Timeout", operation: "await" })
+            const waiting = yield* Effect.fork(listener.notify(channel, "waited"))
+            yield* Effect.sleep("300 millis")
+            expect(yield* Fiber.poll(waiting)).toEqual(Option.none())
+            yield* proxy.restore
+            yield* Fiber.join(waiting)
+            expect(yield* next).toMatchObject(notification(channel, "waited"))
+            expect(yield* pidOf(listener)).not.toBe(pid)
+          }), { connect: through })
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live("a fatal connect error (no such database) fails the streams with Closed at once; new ones too", () => {
+    const app = Pg.unique("listen_fatal")
+    return withListener(app, (listener) =>
+      Effect.gen(function*() {
+        const [elapsed, error] = yield* Effect.timed(Effect.flip(Stream.runDrain(listener.listen("ch"))))
+        expect(error).toMatchObject({ _tag: "Closed", reason: "FatalError" })
+        expect((error as { error?: { cause?: unknown } }).error?.cause).toMatchObject({
+          _tag: "PgError",
+          code: "3D000"
+        })
+        expect(Duration.toMillis(elapsed)).toBeLessThan(5000)
+        expect(yield* Effect.flip(Stream.runDrain(listener.events("ch")))).toMatchObject({
+          _tag: "Closed",
+          reason: "FatalError"
+        })
+      }), { connect: Pg.config(app, { database: Pg.unique("no_such_db") }) })
+  }, 60_000)
+
+  it.live("close by the user keeps the streams waiting; connect LISTENs again and they go on", () => {
+    const app = Pg.unique("listen_user_close")
+    return withListener(app, (listener) =>
+      Effect.gen(function*() {
+        const channel = Pg.unique("ch")
+        const events = yield* collect(listener.events(channel))
+        expect(yield* events.next).toEqual({ _tag: "Listening", channel })
+        yield* listener.connection.close
+        expect(yield* eventually(Pg.backends(app), (n) => n === 0)).toBe(0)
+        yield* Effect.sleep("200 millis")
+        expect(yield* Fiber.poll(events.fiber)).toEqual(Option.none()) // still running
+        yield* listener.connection.connect
+        yield* awaitStatus(listener, (s) => s._tag === "Connected")
+        yield* notifyFromAdmin(channel, "again")
+        expect(yield* events.next).toEqual({ _tag: "Missed", channel, dropped: 0, reconnected: true })
+        expect(yield* events.next).toMatchObject(notification(channel, "again"))
+      }))
+  }, 60_000)
+
+  it.live(
     "a black-holed network is found by the health check; it reconnects once the path is back",
     () =>
       Effect.gen(function*() {
