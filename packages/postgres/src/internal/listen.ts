@@ -319,6 +319,7 @@ export const make = (
 
     const query = (
       connection: PgDriver.PgConnection,
+      operation: PgError["operation"],
       text: string,
       values?: ReadonlyArray<unknown>
     ): Effect.Effect<pg.QueryResult, PgError> =>
@@ -326,7 +327,7 @@ export const make = (
         const callback = (error: Error | undefined, result: pg.QueryResult) =>
           resume(
             error
-              ? Effect.fail(classify(error, { operation: "listen", connection: name, secrets }))
+              ? Effect.fail(classify(error, { operation, connection: name, secrets }))
               : Effect.succeed(result)
           )
         if (values === undefined) connection.client.query(text, callback)
@@ -353,7 +354,7 @@ export const make = (
         if (listen.length > 0) {
           for (const channel of listen) session.sent.set(channel, "Listening")
           const done = yield* Effect.either(
-            query(session.connection, listen.map((c) => `LISTEN ${quote(c)}`).join("; "))
+            query(session.connection, "listen", listen.map((c) => `LISTEN ${quote(c)}`).join("; "))
           )
           if (Either.isRight(done)) {
             for (const channel of listen) {
@@ -375,7 +376,7 @@ export const make = (
         }
         if (unlisten.length > 0) {
           for (const channel of unlisten) session.sent.set(channel, "Unlistening")
-          yield* query(session.connection, unlisten.map((c) => `UNLISTEN ${quote(c)}`).join("; "))
+          yield* query(session.connection, "listen", unlisten.map((c) => `UNLISTEN ${quote(c)}`).join("; "))
           for (const channel of unlisten) {
             if (session.sent.get(channel) === "Unlistening") session.sent.delete(channel)
           }
@@ -435,7 +436,7 @@ export const make = (
           timeout: settings.healthCheck.timeout ?? settings.healthCheck.interval,
           // Not the driver's ping: an interrupted ping sends a CancelRequest and waits for it
           // (`cancelTimeout`), which on a black-holed path doubles the time to notice the loss.
-          check: (pgConnection: PgDriver.PgConnection) => query(pgConnection, "SELECT 1")
+          check: (pgConnection: PgDriver.PgConnection) => query(pgConnection, "ping", "SELECT 1")
         }
       })
     })
@@ -486,14 +487,14 @@ export const make = (
         const invalid = checkChannel(channel)
         if (invalid !== undefined) return Effect.fail(invalid)
         return connection.use(
-          (pgConnection) => query(pgConnection, "SELECT pg_notify($1, $2)", [channel, payload]),
+          (pgConnection) => query(pgConnection, "query", "SELECT pg_notify($1, $2)", [channel, payload]),
           { timeout: options.notifyTimeout ?? options.connectTimeout ?? "15 seconds" }
         )
       }).pipe(Effect.asVoid)
 
     const listening = Effect.sync((): ReadonlyArray<string> => {
       const session = registry.current
-      if (session === undefined) return []
+      if (session === undefined || session.connection.isClosed) return []
       const out: Array<string> = []
       for (const [channel, sent] of session.sent) if (sent === "Listened") out.push(channel)
       return out
