@@ -98,3 +98,24 @@ export const heapAfterGc = (gc: () => void): Effect.Effect<number> =>
 
 /** Milliseconds of a duration, for comparisons. */
 export const ms = (duration: Duration.Duration): number => Duration.toMillis(duration)
+
+/** Every way an error is shown: String, message, stack, JSON (each value once), and the same for its cause. */
+export const renderings = (error: unknown): Array<string> => {
+  const out: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    out.push(String(current))
+    if (current instanceof Error) out.push(current.message, current.stack ?? "")
+    const seen = new WeakSet<object>()
+    out.push(
+      JSON.stringify(current, (_key, value: unknown) => {
+        if (typeof value !== "object" || value === null) return value
+        if (seen.has(value)) return "[seen]"
+        seen.add(value)
+        return value
+      }) ?? ""
+    )
+    current = (current as { cause?: unknown }).cause
+  }
+  return out
+}
