@@ -31,3 +31,10 @@ export * as PgPool from "./PgPool.js"
  * @since 0.1.0
  */
 export * as PgListen from "./PgListen.js"
+
+/**
+ * `postgres://` URIs and libpq keyword/value strings, read into typed connect options.
+ *
+ * @since 0.1.0
+ */
+export * as PgConnectionString from "./PgConnectionString.js"
