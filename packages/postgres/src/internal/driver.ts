@@ -16,7 +16,7 @@ import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as net from "node:net"
-import type * as tls from "node:tls"
+import * as tls from "node:tls"
 import pg from "pg"
 import PgCursor from "pg-cursor"
 import type * as PgDriver from "../PgDriver.js"
@@ -180,8 +180,17 @@ const sslOf = (mode: PgDriver.SslMode, options: PgDriver.ConnectOptions): false 
         : { ...base, rejectUnauthorized: true, checkServerIdentity: () => undefined }
     case "verify-ca":
       return { ...base, rejectUnauthorized: true, checkServerIdentity: () => undefined }
-    case "verify-full":
-      return { ...base, rejectUnauthorized: true }
+    case "verify-full": {
+      // pg replaces `servername` with the host when the host is a DNS name: check the name asked for.
+      const servername = t.servername
+      return servername === undefined
+        ? { ...base, rejectUnauthorized: true }
+        : {
+          ...base,
+          rejectUnauthorized: true,
+          checkServerIdentity: (_, cert) => tls.checkServerIdentity(servername, cert)
+        }
+    }
   }
 }
 
