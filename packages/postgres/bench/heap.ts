@@ -58,7 +58,8 @@ export const run = async (): Promise<string> => {
     rows,
     [
       "Both heap figures against the heap just before the pool was made (`process.memoryUsage().heapUsed`), " +
-      "of the second of two passes. Backends left: after both passes."
+      "of the second of two passes. Backends left: after both passes. heapUsed counts V8's compiled code and " +
+      "its feedback too: a difference of a few hundred KB may be code, not objects."
     ]
   )
 }
