@@ -216,17 +216,18 @@ const duration = (name: string): Config.Config<Duration.Duration | undefined> =>
  *   console.log(rows) // [ { app: 'example-config' } ]
  * }).pipe(
  *   Effect.provide(PgPool.layerConfig(PgPool.config("PG"))),
- *   Effect.withConfigProvider(ConfigProvider.fromEnv({
- *     pathDelim: "_",
- *     env: {
- *       PG_HOST: "127.0.0.1",
- *       PG_DATABASE: "test",
- *       PG_USER: "postgres",
- *       PG_APPLICATION_NAME: "example-config",
- *       PG_SIZE: "2",
- *       PG_CONNECT_TIMEOUT: "5 seconds"
- *     }
- *   }))
+ *   // The environment's names (ConfigProvider.fromEnv() reads process.env the same way).
+ *   Effect.withConfigProvider(ConfigProvider.fromMap(
+ *     new Map([
+ *       ["PG_HOST", "127.0.0.1"],
+ *       ["PG_DATABASE", "test"],
+ *       ["PG_USER", "postgres"],
+ *       ["PG_APPLICATION_NAME", "example-config"],
+ *       ["PG_SIZE", "2"],
+ *       ["PG_CONNECT_TIMEOUT", "5 seconds"]
+ *     ]),
+ *     { pathDelim: "_" }
+ *   ))
  * )
  *
  * Effect.runPromise(program)
