@@ -3,13 +3,18 @@
  * a pool from a URL, from separate keys, from both merged, over the Unix socket, with the URL's
  * startup parameters, connect timeout and query timeout in force; typed failures (a bad URL
  * without its password, a conflict, a bad key, an unreadable TLS file); no backend left behind.
+ * The URL's TLS settings (sslmode, sslrootcert read from a file) against a cluster of this file's
+ * own with ssl on (the shared server has none).
  */
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { FaultProxy } from "@redial/testing"
 import type { Layer } from "effect"
 import { Cause, Config, ConfigProvider, Duration, Effect, Exit, Redacted } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { PgPool } from "../src/index.js"
+import * as Cluster from "./support/cluster.js"
 import * as Pg from "./support/pg.js"
 import { eventually, renderings } from "./support/probe.js"
 
@@ -308,3 +313,69 @@ describe("PgPool.layerConfig", () => {
       expect(yield* PgPool.config().pipe(Effect.withConfigProvider(fromMap({})))).toStrictEqual({})
     }))
 })
+
+layer(Cluster.layer({ ssl: true }), { excludeTestServices: true, timeout: "60 seconds" })(
+  "PgPool.layerConfig: the URL's TLS settings against a cluster with ssl on",
+  (it) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "redial-pgcfg-"))
+    const pemFile = (name: string, pem: string | undefined) => {
+      const file = path.join(dir, name)
+      fs.writeFileSync(file, pem ?? "")
+      return file
+    }
+    /** The URL of the cluster's password user, with `query` appended. */
+    const urlOf = (cluster: Cluster.Cluster, app: string, query: string) =>
+      `postgres://${Cluster.user}:${
+        encodeURIComponent(Redacted.value(cluster.password))
+      }@${cluster.host}:${cluster.port}` +
+      `/postgres?application_name=${app}&${query}`
+    const sslOf = (cluster: Cluster.Cluster, query: string) =>
+      Effect.gen(function*() {
+        const app = Pg.unique("cfg_tls")
+        const row = yield* Effect.flatMap(PgPool.PgPool, (pool) =>
+          Effect.map(
+            pool.query("select s.ssl, current_user as u from pg_stat_ssl s where s.pid = pg_backend_pid()"),
+            (result) => result.rows[0]
+          )).pipe(
+            Effect.provide(PgPool.layerConfig(PgPool.config())),
+            Effect.withConfigProvider(fromMap({ URL: urlOf(cluster, app, query), AWAIT_CONNECTED: "true" }))
+          )
+        yield* eventually(cluster.backends(app), (n) => n === 0)
+        return row
+      })
+
+    it.effect("verify-full with sslrootcert (read from its file) connects over TLS", () =>
+      Effect.gen(function*() {
+        const cluster = yield* Cluster.PgCluster
+        const ca = pemFile("ca.pem", cluster.ca)
+        expect(yield* sslOf(cluster, `sslmode=verify-full&sslrootcert=${ca}`)).toStrictEqual({
+          ssl: true,
+          u: Cluster.user
+        })
+      }))
+
+    it.effect("require without a root certificate connects over TLS (libpq's require: nothing verified)", () =>
+      Effect.gen(function*() {
+        const cluster = yield* Cluster.PgCluster
+        expect(yield* sslOf(cluster, "sslmode=require")).toStrictEqual({ ssl: true, u: Cluster.user })
+      }))
+
+    it.effect("verify-ca with another CA's file fails the layer (a fatal TLS error), without the password", () =>
+      Effect.gen(function*() {
+        const cluster = yield* Cluster.PgCluster
+        const other = pemFile("other.pem", cluster.otherCa)
+        const app = Pg.unique("cfg_tls_bad")
+        const cause = yield* failureOf(
+          PgPool.layerConfig(PgPool.config()),
+          fromMap({ URL: urlOf(cluster, app, `sslmode=verify-ca&sslrootcert=${other}`), AWAIT_CONNECTED: "true" })
+        )
+        const failure = Cause.failureOption(cause)
+        expect(failure._tag === "Some" && failure.value._tag).toBe("Closed")
+        expect(Cause.pretty(cause)).toMatch(/certificate/i)
+        for (const text of [Cause.pretty(cause), ...renderings(cause)]) {
+          expect(text).not.toContain(Redacted.value(cluster.password))
+        }
+        yield* eventually(cluster.backends(app), (n) => n === 0)
+      }))
+  }
+)
