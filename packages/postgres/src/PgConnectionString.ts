@@ -78,8 +78,12 @@
  *   its native libpq binding reads them); redial honours them.
  * - pg sends `statement_timeout=5s` as 5 ms (`parseInt`); redial refuses units.
  * - pg's default `sslmode` is `disable` and its default host `localhost`, where libpq prefers TLS
- *   and a Unix socket: redial keeps pg's defaults (the driver's), and reads no environment
- *   variable and no `~/.postgresql` file.
+ *   and a Unix socket: redial keeps pg's defaults (the driver's). This module reads no
+ *   environment variable (`PGHOST` …) and no `~/.postgresql` file; node-postgres itself still
+ *   reads `PGDATABASE`, `PGPASSWORD`, `PGAPPNAME` and `PGOPTIONS` for what the options leave unset.
+ * - libpq ends the user info at the first `@` of the authority; pg (WHATWG `URL`) and redial
+ *   (core's rule) at the last, so a password may hold a raw `@`. Like libpq, an empty user name
+ *   (`postgres://@h`, `postgres://:pw@h`) and an empty password are none.
  *
  * **Secrets**: the password and `sslpassword` are `Redacted`; `JSON.stringify` and `util.inspect`
  * show `<redacted>`, {@link format} `***`; no error message or parse issue contains them. Parsing
