@@ -382,8 +382,12 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
         called = true
         // pg calls back at the server's ErrorResponse, before the ReadyForQuery that ends the
         // query and carries the transaction status: the call ends with it, so that `status` is
-        // the server's and the connection is ready for the next call.
-        if (error instanceof pg.DatabaseError && conn.awaitsReady()) {
+        // the server's and the connection is ready for the next call. A FATAL error is followed
+        // by the end of the session instead: it ends the call at once, with its reason.
+        if (
+          error instanceof pg.DatabaseError && error.severity !== "FATAL" && error.severity !== "PANIC" &&
+          conn.awaitsReady()
+        ) {
           replied = true
           return conn.afterReady(() => finish(error, value))
         }
