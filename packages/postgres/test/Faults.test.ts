@@ -35,6 +35,8 @@ const kindOf = (cause: Cause.Cause<unknown>): string => {
   return `untyped: ${String(failure)}`
 }
 
+const typed = /^(PgError|Disconnect\(PgError|ConnectionBroken|Dropped|Timeout|RolledBack)/
+
 /** Counts the process's uncaught exceptions while `effect` runs (an `error` event without a listener is one). */
 const watchingCrashes = <A, E, R>(effect: (crashes: () => number) => Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
@@ -49,6 +51,101 @@ const watchingCrashes = <A, E, R>(effect: (crashes: () => number) => Effect.Effe
   )
 
 describe("faults", () => {
+  it.live(
+    "every backend terminated every 200 ms under load: typed errors only, the pool recovers, no crash, no backend left",
+    () =>
+      watchingCrashes((crashes) =>
+        Effect.gen(function*() {
+          const app = Pg.unique("faults_terminate")
+          const table = Pg.unique("faults")
+          yield* Pg.admin(`create table ${table} (id serial primary key, n int)`)
+          const kinds = new Map<string, number>()
+          let ok = 0
+          let kills = 0
+          yield* Effect.scoped(Effect.gen(function*() {
+            const pool = yield* PgPool.make({
+              connect: Pg.config(app),
+              size: 8,
+              name: app,
+              policy: Reconnect.fixed("50 millis"),
+              minUptime: "1 millis",
+              timeout: "5 seconds"
+            })
+            let running = true
+            const note = (exit: Exit.Exit<unknown, unknown>) =>
+              Effect.sync(() => {
+                if (Exit.isSuccess(exit)) ok += 1
+                else {
+                  const kind = kindOf(exit.cause)
+                  kinds.set(kind, (kinds.get(kind) ?? 0) + 1)
+                }
+              })
+            // Queries, transactions and streams, in a loop each.
+            const work = (i: number) => {
+              const one: Effect.Effect<unknown, unknown> = i % 4 === 0
+                ? pool.transaction((conn) =>
+                  Effect.zipRight(
+                    conn.query(`insert into ${table} (n) values ($1)`, [i]),
+                    conn.query("select pg_sleep(0.01)")
+                  )
+                )
+                : i % 4 === 1
+                ? Stream.runDrain(pool.stream("select g from generate_series(1, 3000) g", [], { maxRows: 500 }))
+                : pool.query("select pg_sleep(0.005), $1::int as i", [i])
+              return Effect.whileLoop({
+                while: () => running,
+                body: () => Effect.flatMap(Effect.exit(one), note),
+                step: () => {}
+              })
+            }
+            const workers = yield* Effect.forEach(
+              Array.from({ length: 32 }, (_, i) => i),
+              (i) => Effect.fork(work(i))
+            )
+            const killer = yield* Effect.fork(Effect.forever(
+              Effect.zipRight(
+                Effect.sleep("200 millis"),
+                Effect.tap(Effect.orDie(Pg.terminateApp(app)), (n) =>
+                  Effect.sync(() => {
+                    kills += n
+                  }))
+              )
+            ))
+            yield* Effect.sleep("4 seconds")
+            yield* Fiber.interrupt(killer)
+            // Workers go on once the killing stopped: the pool recovers.
+            const okBefore = ok
+            yield* eventually(Effect.sync(() => ok), (n) => n > okBefore + 200, "15 seconds")
+            running = false
+            // every caller returned: none hangs on a connection that died under it
+            const stuck = yield* Effect.timeoutOption(Fiber.joinAll(workers), "10 seconds")
+            expect(Option.isSome(stuck)).toBe(true)
+            // every slot serves again
+            yield* eventually(pool.stats, (s) => s.idle === 8, "15 seconds")
+            const pids = yield* Effect.forEach(
+              Array.from({ length: 8 }),
+              () => Effect.map(pool.query("select pg_backend_pid() as pid, pg_sleep(0.2)"), (r) => r.rows[0]!["pid"]),
+              { concurrency: "unbounded" }
+            )
+            expect(new Set(pids).size).toBe(8)
+          }))
+          console.log(
+            `terminated ${kills} backends; ${ok} calls succeeded; failures: ${
+              JSON.stringify(Object.fromEntries(kinds))
+            }`
+          )
+          expect(kills).toBeGreaterThan(40)
+          expect(ok).toBeGreaterThan(200)
+          const untyped = [...kinds.keys()].filter((kind) => !typed.test(kind))
+          expect(untyped).toEqual([])
+          expect(crashes()).toBe(0)
+          yield* noBackendLeft(app)
+          yield* Pg.admin(`drop table ${table}`)
+        })
+      ),
+    90_000
+  )
+
   it.live(
     "idle connections terminated: no crash, each slot reconnects at once",
     () =>
@@ -171,6 +268,41 @@ describe("faults", () => {
           expect(Exit.isFailure(streamed) && kindOf(streamed.cause)).toBe("ConnectionBroken Lost")
           const third = yield* pool.query("select pg_backend_pid() as pid")
           expect([pid, second]).not.toContain(third.rows[0]!["pid"])
+        }))
+        yield* noBackendLeft(app)
+      }),
+    30_000
+  )
+
+  it.live(
+    "the connection lost between a cursor's last rows and the server's ReadyForQuery: the stream fails, it does not hang",
+    () =>
+      Effect.gen(function*() {
+        const app = Pg.unique("faults_cursor_done")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const proxy = yield* FaultProxy.make({ target: { port: Pg.server.port } })
+          const pool = yield* PgPool.make({
+            connect: Pg.config(app, { host: proxy.host, port: proxy.port }),
+            size: 1,
+            name: app,
+            policy: Reconnect.fixed("50 millis"),
+            minUptime: "1 millis",
+            timeout: "30 seconds"
+          })
+          const conn = yield* pool.run((c) => Effect.succeed(c.connection))
+          // pg-cursor closes the portal when its rows end and waits a round trip for ReadyForQuery:
+          // the connection is cut in between.
+          yield* proxy.latency("50 millis")
+          const wire = (conn.client as unknown as { connection: NodeJS.EventEmitter }).connection
+          wire.once("commandComplete", () => void Effect.runFork(proxy.cut))
+          const [elapsed, exit] = yield* Effect.timed(Effect.exit(Stream.runCollect(
+            pool.stream("select g from generate_series(1, 10) g", [], { maxRows: 1000 })
+          )))
+          expect(Exit.isFailure(exit) && kindOf(exit.cause)).toBe("ConnectionBroken Lost")
+          expect(ms(elapsed)).toBeLessThan(2000)
+          yield* proxy.latency(0)
+          const next = yield* pool.query("select pg_backend_pid() as pid")
+          expect(next.rows[0]!["pid"]).not.toBe(conn.pid)
         }))
         yield* noBackendLeft(app)
       }),

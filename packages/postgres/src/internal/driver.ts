@@ -71,6 +71,11 @@ class Conn implements PgDriver.PgConnection {
     readonly secrets: ReadonlyArray<string>
   ) {}
 
+  /** What a call on the closed connection fails with: what the socket saw, or pg's words for an end. */
+  closedError(): unknown {
+    return this.closedBy instanceof Error ? this.closedBy : new Error("Connection terminated unexpectedly")
+  }
+
   markClosed(cause: unknown): void {
     if (this.isClosed) return
     this.isClosed = true
@@ -347,7 +352,7 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     send: (callback: (error: Error | undefined, value: A) => void) => void,
     timed = true
   ): Effect.Effect<A, Failure> => {
-    if (conn.isClosed) return Effect.fail(errorOf(conn, conn.closedBy ?? "Connection terminated", operation))
+    if (conn.isClosed) return Effect.fail(errorOf(conn, conn.closedError(), operation))
     const ended = Deferred.unsafeMake<void>(FiberId.none)
     let timedOut = false
     // The server answered (an ErrorResponse) and its ReadyForQuery is on its way: nothing is left
@@ -376,10 +381,14 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
         ))
       }
       let called = false
-      send((error, value) => {
+      // The connection closes with the call under way: it ends with the close, whether or not pg
+      // calls back (pg-cursor never answers a read whose portal had completed when the error came).
+      const onLost = () => callback(conn.closedError() as Error, undefined as A)
+      const callback = (error: Error | undefined, value: A) => {
         // pg-cursor calls a failed read back twice (the error, then no rows at ReadyForQuery).
         if (called) return
         called = true
+        conn.lostWaiters.delete(onLost)
         // pg calls back at the server's ErrorResponse, before the ReadyForQuery that ends the
         // query and carries the transaction status: the call ends with it, so that `status` is
         // the server's and the connection is ready for the next call. A FATAL error is followed
@@ -392,7 +401,9 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
           return conn.afterReady(() => finish(error, value))
         }
         finish(error ?? undefined, value)
-      })
+      }
+      conn.lostWaiters.add(onLost)
+      send(callback)
       return Effect.flatMap(stop(), (how) =>
         Effect.sync(() => {
           conn.interrupted = how
@@ -462,6 +473,8 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     status: (connection) =>
       Effect.suspend(() => {
         const conn = asConn(connection)
+        // pg keeps the last status it was told after the socket closed.
+        if (conn.isClosed) return Effect.fail(errorOf(conn, conn.closedError(), "query"))
         switch (conn.client.getTransactionStatus()) {
           case "I":
             return Effect.succeed("idle" as const)
@@ -470,7 +483,7 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
           case "E":
             return Effect.succeed("error" as const)
           default:
-            return Effect.fail(errorOf(conn, conn.closedBy ?? "Connection terminated", "query"))
+            return Effect.fail(errorOf(conn, conn.closedError(), "query"))
         }
       }),
     prepare: (connection, query) =>
