@@ -143,6 +143,19 @@ export class PgError extends RedialError("PgError")<{
   get retryable(): boolean {
     return internal.isRetryable(this)
   }
+  /**
+   * The error as JSON for a log line: its fields, with `cause` as its message only (node-postgres's
+   * and TLS errors can be circular — a certificate chain — and would make `JSON.stringify` throw).
+   */
+  override toJSON(): unknown {
+    const { cause, ...fields } = this as unknown as Record<string, unknown>
+    return {
+      ...fields,
+      _tag: this._tag,
+      message: this.message,
+      ...(cause === undefined ? {} : { cause: cause instanceof Error ? cause.message : String(cause) })
+    }
+  }
   override get message(): string {
     const where = this.connection === undefined ? "PostgreSQL" : `PostgreSQL "${this.connection}"`
     const code = this.code === undefined
@@ -180,9 +193,17 @@ export const classify = (
     text: mask(fields.text) ?? "",
     detail: mask(fields.detail),
     hint: mask(fields.hint),
+    where: mask(fields.where),
     operation: options.operation,
     connection: options.connection,
-    cause: secrets.length > 0 && secrets.some((secret) => fields.text.includes(secret)) ? undefined : error
+    // The raw error keeps the texts unmasked: dropped when any of them holds a secret.
+    cause: secrets.some((secret) =>
+        [fields.text, fields.detail, fields.hint, fields.where].some((text) =>
+          text?.includes(secret) === true
+        )
+      )
+      ? undefined
+      : error
   })
 }
 

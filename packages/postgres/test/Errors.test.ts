@@ -217,9 +217,9 @@ describe("statement errors from the real server", () => {
       }), { password: Redacted.make(password) })
   })
 
-  // Known leak, not the driver's: `PgError.classify` masks `text`, `detail` and `hint` but not
-  // `where`, and keeps the raw error as `cause` when only its context holds the secret.
-  it.live.fails("no rendering holds the password when only the error's context (where) echoes it", () => {
+  // `PgError.classify` masks `where` too, and drops the raw error (its `cause`) when any text
+  // holds the secret, even only the error's context.
+  it.live("no rendering holds the password when only the error's context (where) echoes it", () => {
     const password = `pw-${Pg.unique("secret")}`
     return withPool("errors_secret_where", (pool) =>
       Effect.gen(function*() {

@@ -197,6 +197,33 @@ describe("PgError.classify: any value, any size, no secret", () => {
     expect(performance.now() - started).toBeLessThan(5_000)
   })
 
+  it("drops the raw error when only its detail, hint or context holds a secret (JSON would show it)", () => {
+    for (const field of ["detail", "hint", "where"] as const) {
+      const error = PgError.classify(
+        serverError("28P01", "password authentication failed", { [field]: "sent s3cret!" }),
+        {
+          operation: "connect",
+          secrets: ["s3cret!"]
+        }
+      )
+      expect(error.cause).toBeUndefined()
+      expect(JSON.stringify(error)).not.toContain("s3cret!")
+      expect(error[field]).toBe("sent ***")
+    }
+  })
+
+  it("JSON.stringify never throws on a circular cause (a TLS error's certificate chain), and keeps its message", () => {
+    const tlsError: Error & { cert?: unknown } = nodeError("ERR_TLS_CERT_ALTNAME_INVALID", "altname mismatch")
+    const cert: Record<string, unknown> = { subject: "CN=localhost" }
+    cert["issuerCertificate"] = cert
+    tlsError.cert = cert
+    const json = JSON.parse(JSON.stringify(onConnect(tlsError))) as Record<string, unknown>
+    expect(json["_tag"]).toBe("PgError")
+    expect(json["reason"]).toBe("Tls")
+    expect(json["cause"]).toBe("altname mismatch")
+    expect(json["message"]).toContain("altname mismatch")
+  })
+
   it("masks the secrets it is given wherever the texts hold them, and drops a cause that holds one", () => {
     fc.assert(fc.property(fc.string({ minLength: 4, maxLength: 40 }), fc.string(), (secret, around) => {
       const error = PgError.classify(
