@@ -25,8 +25,9 @@
  *   up to `cancelTimeout` for the query to end, and reports to the pool through `afterInterrupt`
  *   whether the connection is still usable (it is when the query ended); otherwise the socket is
  *   destroyed and the slot reconnects. `queryTimeout` does the same for a query that runs too
- *   long, and fails it with core's `Timeout` (`operation: "call"`): unlike pg's own
- *   `query_timeout`, the server stops too.
+ *   long without interrupting anyone: the query fails with the server's answer, a `PgError`
+ *   57014 query_canceled whose text says the timeout passed. Unlike pg's own `query_timeout`
+ *   (client-side only), the server stops too.
  * - **Errors**: every failure is a `PgError` (SQLSTATE, condition, detail, hint…); one that leaves
  *   the connection unusable (the socket closed, a `FATAL` from the server) is a `Disconnect`
  *   whose `cause` is the `PgError`. `isFatal` says which connect errors stop the pool.
@@ -85,7 +86,10 @@ export interface Tls {
   readonly key?: Redacted.Redacted<string | Buffer> | undefined
   /** The key's passphrase (`sslpassword`). */
   readonly passphrase?: Redacted.Redacted<string> | undefined
-  /** The server name sent in SNI and checked by `verify-full` (default: the host, unless an IP address). */
+  /**
+   * The name `verify-full` checks the certificate against (default: the host). node-postgres
+   * sends the host itself in SNI when the host is a DNS name (this name only for an IP host).
+   */
   readonly servername?: string | undefined
 }
 
@@ -101,7 +105,11 @@ export interface ConnectOptions {
   readonly host?: string | undefined
   /** Default 5432. */
   readonly port?: number | undefined
-  /** Default: the user name. */
+  /**
+   * Default: node-postgres's, from the environment as libpq does (`PGDATABASE`, else the user
+   * name). Likewise an absent `password`, `applicationName` and `options` are read by
+   * node-postgres from `PGPASSWORD` (or `~/.pgpass`), `PGAPPNAME` and `PGOPTIONS`.
+   */
   readonly database?: string | undefined
   /** Default `postgres`. */
   readonly user?: string | undefined
@@ -225,7 +233,7 @@ export interface Options {
   readonly name?: string | undefined
   /** How long an interrupted query may take to end after the cancel request; default 5 s. */
   readonly cancelTimeout?: Duration.DurationInput | undefined
-  /** A query that runs longer is cancelled on the server and fails with `Timeout`; default none. */
+  /** A query that runs longer is cancelled on the server and fails with its 57014 `PgError`; default none. */
   readonly queryTimeout?: Duration.DurationInput | undefined
   /** How long a graceful close (Terminate) may take before the socket is destroyed; default 1 s. */
   readonly closeTimeout?: Duration.DurationInput | undefined
