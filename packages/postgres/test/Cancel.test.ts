@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Reconnect } from "@redial/core"
+import { ConnectionBroken } from "@redial/pool"
 import { FaultProxy } from "@redial/testing"
 import { Duration, Effect, Exit, Fiber, FiberId } from "effect"
 import { PgError, PgPool } from "../src/index.js"
@@ -288,5 +289,90 @@ describe("cancel on interrupt", () => {
         expect(yield* eventually(socketsTo(Pg.server.port), (n) => n === base, "5 seconds")).toBe(base)
       }),
     120_000
+  )
+
+  it.live(
+    "over a Unix socket: the cancel request goes to the socket's directory, the same backend serves next",
+    () =>
+      Effect.gen(function*() {
+        const app = Pg.unique("cancel_unix")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const pool = yield* PgPool.make({
+            connect: Pg.config(app, { host: "/var/run/postgresql" }),
+            size: 1,
+            name: app
+          })
+          const pid = yield* pidOf(pool)
+          const fiber = yield* Effect.fork(pool.query("select pg_sleep(30)"))
+          yield* awaitActive(pid)
+          const [elapsed] = yield* Effect.timed(Fiber.interrupt(fiber))
+          expect(ms(elapsed)).toBeLessThan(1000)
+          expect((yield* Pg.activity(pid))?.state).toBe("idle")
+          expect(yield* backendPid(pool)).toBe(pid)
+        }))
+        yield* noBackendLeft(app)
+      }),
+    30_000
+  )
+
+  it.live(
+    "queryTimeout when the cancel cannot reach the server: the connection is dropped within queryTimeout + cancelTimeout, the slot reconnects",
+    () =>
+      Effect.gen(function*() {
+        const app = Pg.unique("timeout_blackhole")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const proxy = yield* FaultProxy.make({ target: { port: Pg.server.port } })
+          const pool = yield* PgPool.make({
+            connect: Pg.config(app, {
+              host: proxy.host,
+              port: proxy.port,
+              options: "-c client_connection_check_interval=100"
+            }),
+            size: 1,
+            name: app,
+            queryTimeout: "300 millis",
+            cancelTimeout: "300 millis",
+            connectTimeout: "1 second",
+            policy: Reconnect.fixed("100 millis"),
+            minUptime: "1 millis"
+          })
+          const pid = yield* pidOf(pool)
+          yield* proxy.blackhole(true)
+          const [elapsed, error] = yield* Effect.timed(Effect.flip(pool.query("select pg_sleep(30)")))
+          console.log(`queryTimeout through a black hole: failed after ${ms(elapsed).toFixed(1)} ms`)
+          // the socket was destroyed: the pool heard of the loss first, and says so
+          expect(error).toBeInstanceOf(ConnectionBroken)
+          expect(error).toMatchObject({ reason: "Lost" })
+          expect(ms(elapsed)).toBeGreaterThanOrEqual(550)
+          expect(ms(elapsed)).toBeLessThan(2500)
+          yield* proxy.blackhole(false)
+          yield* eventually(Pg.activity(pid), (a) => a === undefined, "5 seconds")
+          expect(yield* backendPid(pool)).not.toBe(pid)
+        }))
+        yield* noBackendLeft(app)
+      }),
+    30_000
+  )
+
+  it.live(
+    "the server's own statement_timeout: 57014 from the server, the connection serves on",
+    () =>
+      Effect.gen(function*() {
+        const app = Pg.unique("statement_timeout")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const pool = yield* PgPool.make({
+            connect: Pg.config(app, { statementTimeout: "200 millis" }),
+            size: 1,
+            name: app
+          })
+          const pid = yield* pidOf(pool)
+          const error = yield* Effect.flip(pool.query("select pg_sleep(30)"))
+          expect(error).toMatchObject({ _tag: "PgError", code: "57014", retryable: true })
+          expect((error as PgError.PgError).text).toContain("statement timeout")
+          expect(yield* backendPid(pool)).toBe(pid)
+        }))
+        yield* noBackendLeft(app)
+      }),
+    30_000
   )
 })
