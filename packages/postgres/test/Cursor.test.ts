@@ -214,4 +214,23 @@ describe("cursors", () => {
       }))
       yield* noBackendLeft(app)
     }), 30_000)
+
+  it.live(
+    "a parameter pg cannot send fails the stream typed (not a defect); the same backend serves on",
+    () =>
+      Effect.gen(function*() {
+        const app = Pg.unique("cursor_bad_param")
+        const circular: Record<string, unknown> = {}
+        circular["self"] = circular
+        yield* Effect.scoped(Effect.gen(function*() {
+          const pool = yield* PgPool.make({ connect: Pg.config(app), size: 1, name: app })
+          const pid = yield* backendPid(pool)
+          const error = yield* Effect.flip(Stream.runDrain(pool.stream("select $1::json", [circular], { maxRows: 10 })))
+          expect(error).toMatchObject({ _tag: "PgError", reason: "ClientError", operation: "cursor" })
+          expect(yield* backendPid(pool)).toBe(pid)
+        }))
+        yield* noBackendLeft(app)
+      }),
+    30_000
+  )
 })

@@ -206,4 +206,29 @@ describe("named prepared statements", () => {
       }))
       yield* noBackendLeft(app)
     }))
+
+  it.live("a parameter pg cannot send fails typed before anything is sent; the statement runs on after", () =>
+    Effect.gen(function*() {
+      const app = Pg.unique("prepared_bad_param")
+      const name = Pg.unique("stmt")
+      const circular: Record<string, unknown> = {}
+      circular["self"] = circular
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* PgPool.make({ connect: Pg.config(app), size: 1, name: app })
+        const pid = (yield* connectionOf(pool)).pid
+        const result = yield* pool.run((conn) =>
+          Effect.gen(function*() {
+            const prepared = yield* conn.prepare({ name, text: "select $1::json as j" })
+            const error = yield* Effect.flip(conn.execute(prepared, [circular]))
+            expect(error).toBeInstanceOf(PgError.PgError)
+            expect(error).toMatchObject({ reason: "ClientError", operation: "query" })
+            expect((error as PgError.PgError).text).toContain("circular")
+            return yield* conn.execute(prepared, [{ a: 1 }])
+          })
+        )
+        expect(result.rows).toEqual([{ j: { a: 1 } }])
+        expect((yield* connectionOf(pool)).pid).toBe(pid)
+      }))
+      yield* noBackendLeft(app)
+    }))
 })

@@ -235,6 +235,10 @@ const clientConfig = (options: PgDriver.ConnectOptions, ssl: false | tls.Connect
 
 const quoteIdent = (name: string): string => `"${name.replace(/"/g, "\"\"")}"`
 
+/** pg's own mapping of a parameter to its wire text (idempotent: its results map to themselves). */
+const prepareValue = (pg as unknown as { readonly utils: { readonly prepareValue: (value: unknown) => unknown } })
+  .utils.prepareValue
+
 /** @internal */
 export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgTypes> => {
   const settings = settingsOf(options)
@@ -435,6 +439,19 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
 
   const asConn = (connection: PgDriver.PgConnection): Conn => connection as Conn
 
+  /**
+   * The parameters as pg sends them, mapped here so that a value it cannot send (a circular
+   * object, a `toPostgres` that throws) fails the call before anything is sent. pg's own failure
+   * comes mid-Bind: it leaves a named statement it believes parsed closed on the server (every
+   * later run fails with 26000), and pg-cursor throws it out of its constructor.
+   */
+  const valuesOf = (
+    conn: Conn,
+    operation: PgError["operation"],
+    params: ReadonlyArray<unknown>
+  ): Effect.Effect<Array<unknown>, Failure> =>
+    Effect.try({ try: () => params.map(prepareValue), catch: (error) => errorOf(conn, error, operation) })
+
   const toResult = (result: pg.QueryResult<PgDriver.Row>): PgDriver.Result => result
 
   return {
@@ -508,15 +525,19 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
         // Nothing to send: pg parses a name it does not hold at its first execute.
         return Effect.succeed({ text, name: statement })
       }),
-    execute: (connection, prepared, params) =>
-      Effect.map(
-        run(asConn(connection), "query", {
-          text: prepared.text,
-          ...(prepared.name === undefined ? {} : { name: prepared.name }),
-          values: params as Array<unknown>
-        }),
-        toResult
-      ),
+    execute: (connection, prepared, params) => {
+      const conn = asConn(connection)
+      return valuesOf(conn, "query", params).pipe(
+        Effect.flatMap((values) =>
+          run(conn, "query", {
+            text: prepared.text,
+            ...(prepared.name === undefined ? {} : { name: prepared.name }),
+            values
+          })
+        ),
+        Effect.map(toResult)
+      )
+    },
     close: (connection, prepared) =>
       Effect.suspend(() => {
         const conn = asConn(connection)
@@ -533,13 +554,14 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
           false
         ).pipe(Effect.tap(() => Effect.sync(() => conn.forget(statement))))
       }),
-    declare: (connection, prepared, params) =>
-      Effect.sync(() => {
-        const conn = asConn(connection)
-        const cursor = new PgCursor<PgDriver.Row>(prepared.text, params as Array<unknown>)
+    declare: (connection, prepared, params) => {
+      const conn = asConn(connection)
+      return Effect.map(valuesOf(conn, "cursor", params), (values) => {
+        const cursor = new PgCursor<PgDriver.Row>(prepared.text, values)
         conn.client.query(cursor)
         return { portal: (cursor as unknown as { _portal: string | null })._portal ?? "", cursor } as CursorImpl
-      }),
+      })
+    },
     fetch: (connection, _prepared, cursor, { maxRows }) =>
       Effect.map(
         submit<Array<PgDriver.Row>>(
