@@ -153,6 +153,9 @@ describe("cursors", () => {
         yield* Effect.scoped(Effect.gen(function*() {
           const pool = yield* PgPool.make({ connect: Pg.config(app), size: 1, name: app })
           const pid = yield* backendPid(pool)
+          // refused at once: the error comes before the first read
+          const syntax = yield* Effect.flip(Stream.runDrain(pool.stream("selec 1", [], { maxRows: 10 })))
+          expect(syntax).toMatchObject({ _tag: "PgError", code: "42601", operation: "cursor" })
           for (let i = 0; i < 20; i++) {
             const error = yield* Effect.flip(Stream.runDrain(
               pool.stream("select 1 / (g - 2500) as n from generate_series(1, 5000) g", [], { maxRows: 1000 })

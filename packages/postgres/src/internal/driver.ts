@@ -320,8 +320,9 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
 
   /**
    * What an interrupted query does before its fiber stops: a CancelRequest for the backend (unless
-   * `request` is false: the server has answered already), then a bounded wait for the query to end. Recovered when both happened in time; otherwise the
-   * socket is destroyed (the pool's `lost` sees it).
+   * `request` is false: the server has answered already), then a bounded wait for the query to
+   * end. Recovered when both happened in time; otherwise the socket is destroyed (the pool's `lost`
+   * sees it).
    *
    * Only `cancelTimeout` cuts the wait; nothing else does, even when the query ends first (the
    * `queryTimeout` race, a second interruption): the connection must not serve again before the
