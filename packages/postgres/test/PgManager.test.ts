@@ -186,12 +186,24 @@ describe("PgManager", () => {
         yield* Effect.scoped(Effect.gen(function*() {
           const started = yield* Ref.make(0)
           const stopped = yield* Ref.make(0)
-          const manager = yield* PgManager.make({
+          const statusAtStop = yield* Ref.make("")
+          const manager: PgManager.PgManager = yield* PgManager.make({
             name,
             connect: Pg.config(app),
             ...fast,
-            onActive: () =>
-              Effect.acquireRelease(Ref.update(started, (n) => n + 1), () => Ref.update(stopped, (n) => n + 1))
+            // onActive's release runs before the pool closes: the pool still serves it
+            onActive: (pool) =>
+              Effect.acquireRelease(
+                Ref.update(started, (n) => n + 1),
+                () =>
+                  Effect.zipRight(
+                    Effect.orDie(pool.query("select 1")),
+                    Effect.zipRight(
+                      Effect.flatMap(manager.status, (status) => Ref.set(statusAtStop, status._tag)),
+                      Ref.update(stopped, (n) => n + 1)
+                    )
+                  )
+              )
           })
           const first = yield* manager.awaitActive({ timeout: "10 seconds" })
           expect(yield* Ref.get(started)).toBe(1)
@@ -207,6 +219,8 @@ describe("PgManager", () => {
           expect(second).not.toBe(first)
           expect(yield* Ref.get(started)).toBe(2)
           expect(yield* Ref.get(stopped)).toBe(1)
+          // stopped after the manager had left Active (the lock was gone), before the pool closed
+          expect(yield* Ref.get(statusAtStop)).toBe("Waiting")
           // The first pool was closed with its session.
           const error = yield* Effect.flip(first.query("select 1"))
           expect(error._tag).toBe("Closed")
@@ -292,9 +306,39 @@ describe("PgManager", () => {
           // it does not retry
           yield* Effect.sleep("300 millis")
           expect((yield* manager.status)._tag).toBe("Closed")
+          // connect tries again (Waiting), and closes again with the same error
+          const seen = yield* record(manager)
+          yield* manager.connect
+          yield* awaitStatus(manager, is("Closed"))
+          expect(yield* seen).toEqual(["Closed", "Waiting", "Closed"])
+          const again = yield* Effect.flip(manager.awaitActive({ timeout: "10 seconds" }))
+          expect(again._tag === "Closed" && (again.error?.cause as PgError.PgError).code).toBe("3D000")
         }))
         yield* noBackendLeft(app)
       }),
+    30_000
+  )
+
+  it.live(
+    "bad options: make fails with InvalidOption; a bad pool option closes the manager (FatalError) when the pool starts",
+    () =>
+      Effect.gen(function*() {
+        const noName = yield* Effect.flip(PgManager.make({ name: "", connect: Pg.config("x") }))
+        expect(noName._tag === "InvalidOption" && noName.option).toBe("name")
+        const badTimeout = yield* Effect.flip(PgManager.make({ name: "x", connect: Pg.config("x"), connectTimeout: 0 }))
+        expect(badTimeout._tag === "InvalidOption" && badTimeout.option).toBe("connectTimeout")
+        const app = Pg.unique("mgr_badpool_app")
+        const manager = yield* PgManager.make({
+          name: Pg.unique("mgr_badpool"),
+          connect: Pg.config(app),
+          pool: { size: 0 }
+        })
+        const closed = yield* Effect.flip(manager.awaitActive({ timeout: "10 seconds" }))
+        expect(closed._tag === "Closed" && closed.reason).toBe("FatalError")
+        const status = yield* manager.status
+        expect(status._tag === "Closed" && status.error?._tag).toBe("InvalidOption")
+        yield* noBackendLeft(app)
+      }).pipe(Effect.scoped),
     30_000
   )
 
@@ -368,6 +412,36 @@ describe("PgManager", () => {
           yield* Effect.sleep("200 millis")
           expect(yield* Ref.get(runs)).toBe(2)
         }))
+        yield* noBackendLeft(app)
+      }),
+    30_000
+  )
+  it.live(
+    "a defect in onActive, or in what it released, does not stop the manager: it starts over",
+    () =>
+      Effect.gen(function*() {
+        const name = Pg.unique("mgr_defect")
+        const app = Pg.unique("mgr_defect_app")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const runs = yield* Ref.make(0)
+          const manager = yield* PgManager.make({
+            name,
+            connect: Pg.config(app),
+            ...fast,
+            onActive: () =>
+              Effect.flatMap(Ref.updateAndGet(runs, (n) => n + 1), (n) =>
+                n === 1
+                  ? Effect.die("onActive died")
+                  : n === 2
+                  ? Effect.acquireRelease(Effect.void, () => Effect.die("its release died"))
+                  : Effect.void)
+          })
+          yield* eventually(Ref.get(runs), (n) => n === 2)
+          yield* manager.awaitActive({ timeout: "10 seconds" })
+          yield* Pg.terminate((yield* eventually(lockHolder(name), (holder) => holder !== undefined))!.pid)
+          yield* eventually(Ref.get(runs), (n) => n === 3)
+          yield* manager.awaitActive({ timeout: "10 seconds" })
+        })).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
         yield* noBackendLeft(app)
       }),
     30_000
@@ -594,7 +668,7 @@ describe("PgManager's fallbacks", () => {
   )
 
   it.live(
-    "family 6 without the fallback's cause is not retried over IPv4: a host that resolves nowhere is fatal",
+    "family 6 and a host that resolves over neither family: one IPv4 attempt, then the manager closes (FatalError, HostNotFound)",
     () =>
       Effect.gen(function*() {
         const name = Pg.unique("mgr_nohost")

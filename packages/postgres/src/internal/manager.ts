@@ -13,6 +13,7 @@
 import { Closed, ConnectFailed, Options as CoreOptions, Reconnect, Timeout } from "@redial/core"
 import type { CloseReason, InvalidOption } from "@redial/core"
 import { Driver } from "@redial/pool"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -22,6 +23,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as PubSub from "effect/PubSub"
+import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
@@ -49,7 +51,7 @@ type Failure = PgError | Timeout | Closed | InvalidOption
 
 /** How a session that held the lock ended. */
 interface End {
-  readonly _tag: "Lost" | "OnActiveFailed"
+  readonly _tag: "Lost" | "OnActiveFailed" | "Died"
   readonly cause: unknown
   /** When it became `Active` (Clock millis); undefined when it never did. */
   readonly since: number | undefined
@@ -137,6 +139,7 @@ export const make = <E = never, R = never>(
     const policy: Schedule.Schedule<unknown, unknown> = options.policy ?? electricPolicy
     const connect = options.connect
     const fallbackAllowed = sslFallbackAllowed(connect)
+    const secrets = connect.password === undefined ? [] : [Redacted.value(connect.password)]
     const lockText = `pg_advisory_lock(hashtext('${name.replace(/'/g, "''")}'))`
     const driver = PgDriver.make({ name })
     const clock = yield* Effect.clock
@@ -215,10 +218,9 @@ export const make = <E = never, R = never>(
     const effective = (s: State, forLock: boolean): PgDriver.ConnectOptions => {
       const family = s.ipv4 ? { family: 4 as const } : {}
       if (!fallbackAllowed) {
-        // A CA without a mode means TLS, verified with it.
-        return connect.sslmode === undefined && connect.tls?.ca !== undefined
-          ? { ...connect, sslmode: "require", ...family }
-          : { ...connect, ...family }
+        // A CA with no mode or `prefer` means TLS verified with it, never plain (as Electric).
+        const preferred = connect.sslmode === undefined || connect.sslmode === "prefer"
+        return preferred ? { ...connect, sslmode: "require", ...family } : { ...connect, ...family }
       }
       // prefer: the lock connection asks for TLS and falls back itself, once, for everyone;
       // the pool's connections then use what it learnt (prefer keeps a late change safe).
@@ -280,7 +282,7 @@ export const make = <E = never, R = never>(
     const lostCause = (conn: PgDriver.PgConnection): PgError => {
       const seen = (conn as { readonly closedBy?: unknown }).closedBy
       return seen instanceof Error
-        ? classify(seen, { operation: "lock", connection: name })
+        ? classify(seen, { operation: "lock", connection: name, secrets })
         : new PgError({
           reason: "ConnectionLost",
           operation: "lock",
@@ -320,7 +322,7 @@ export const make = <E = never, R = never>(
       const select1 = Effect.async<void, PgError>((resume) => {
         conn.client.query("SELECT 1", (error) =>
           resume(
-            error ? Effect.fail(classify(error, { operation: "ping", connection: name })) : Effect.void
+            error ? Effect.fail(classify(error, { operation: "ping", connection: name, secrets })) : Effect.void
           ))
       }).pipe(
         Effect.timeoutFail({
@@ -421,7 +423,30 @@ export const make = <E = never, R = never>(
         let policyState = policy.initial
         while (true) {
           const current: Session = { run, live: true }
-          const outcome = yield* Effect.either(Effect.scoped(session(current, attempt)))
+          // A defect ends the session as a retryable failure would (logged with its cause).
+          const outcome = yield* session(current, attempt).pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.as(
+                write(
+                  current,
+                  (s) => ({ ...s, status: Waiting, pool: undefined }),
+                  Effect.logError(`redial: PgManager "${name}": the session died; stopping`, Cause.die(defect))
+                ),
+                { _tag: "Died", cause: defect, since: undefined } satisfies End
+              )
+            ),
+            Effect.scoped,
+            // A finalizer (onActive's own) that died: the session is over all the same.
+            Effect.catchAllDefect((defect) =>
+              Effect.as(
+                annotate(
+                  Effect.logError(`redial: PgManager "${name}": a finalizer of the session died`, Cause.die(defect))
+                ),
+                { _tag: "Died", cause: defect, since: undefined } satisfies End
+              )
+            ),
+            Effect.either
+          )
           current.live = false
           let cause: unknown
           if (outcome._tag === "Right") {
@@ -586,7 +611,7 @@ export const make = <E = never, R = never>(
       close: lock.withPermits(1)(Effect.suspend(() => ended ? Effect.void : stop("UserClosed"))),
       connect: lock.withPermits(1)(Effect.suspend(() => {
         if (ended) return Effect.fail(new Closed({ connection: name, reason: "ScopeClosed" }))
-        if (current !== undefined) return Effect.void
+        if (state.status._tag !== "Closed") return Effect.void
         set({ ...state, status: Waiting, lastError: undefined })
         return start
       }))
