@@ -38,3 +38,11 @@ export * as PgListen from "./PgListen.js"
  * @since 0.1.0
  */
 export * as PgConnectionString from "./PgConnectionString.js"
+
+/**
+ * Electric's connection manager: Waiting / Starting / Active on an exclusive advisory lock, a
+ * pool and `onActive` while active, the SSL and IPv4 fallbacks.
+ *
+ * @since 0.1.0
+ */
+export * as PgManager from "./PgManager.js"

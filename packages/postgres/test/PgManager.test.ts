@@ -28,8 +28,7 @@ import * as dns from "node:dns"
 import * as net from "node:net"
 import * as os from "node:os"
 import pg from "pg"
-import { PgError } from "../src/index.js"
-import * as PgManager from "../src/PgManager.js"
+import { PgError, PgManager } from "../src/index.js"
 import * as Pg from "./support/pg.js"
 
 // --- helpers ---------------------------------------------------------------------------------------
