@@ -6,7 +6,7 @@
  * answers the SSLRequest with `N` and forwards the rest to the server) and the IPv6 fallback (a
  * host name of this machine that resolves only over IPv4), and the 10 s waiting log on TestClock.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Closed, Reconnect, Timeout } from "@redial/core"
 import { FaultProxy } from "@redial/testing"
 import {
@@ -17,6 +17,7 @@ import {
   Fiber,
   Logger,
   Option,
+  Redacted,
   Ref,
   Stream,
   SubscriptionRef,
@@ -29,6 +30,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import pg from "pg"
 import { PgError, PgManager } from "../src/index.js"
+import * as Cluster from "./support/cluster.js"
 import * as Pg from "./support/pg.js"
 
 // --- helpers ---------------------------------------------------------------------------------------
@@ -728,3 +730,90 @@ describe("PgManager on TestClock", () => {
     60_000
   )
 })
+
+// --- a cluster of the test's own: TLS, a password user -----------------------------------------------
+
+layer(Cluster.layer({ ssl: true }), { excludeTestServices: true, timeout: "60 seconds" })(
+  "PgManager on a cluster of its own (ssl on, a password user)",
+  (it) => {
+    const sslOfApp = (cluster: Cluster.Cluster, app: string) =>
+      Effect.map(
+        cluster.admin<{ ssl: boolean }>(
+          "select s.ssl from pg_stat_ssl s join pg_stat_activity a using (pid) where a.application_name = $1",
+          [app]
+        ),
+        (r) => r.rows.map((row) => row.ssl)
+      )
+
+    it.effect("sslmode unset on a server with SSL: the lock connection and the pool use TLS (no fallback)", () =>
+      Effect.gen(function*() {
+        const cluster = yield* Cluster.PgCluster
+        const app = Pg.unique("mgr_tls_app")
+        const logs = captureLogs()
+        yield* Effect.scoped(Effect.gen(function*() {
+          const manager = yield* PgManager.make({ name: Pg.unique("mgr_tls"), connect: cluster.config(app), ...fast })
+          yield* manager.awaitActive({ timeout: "10 seconds" })
+          expect(yield* sslOfApp(cluster, app)).toEqual([true, true]) // the lock connection and the pool's
+        })).pipe(Effect.provide(logs.layer))
+        expect(logs.lines.filter((line) => line.includes("SSL"))).toEqual([])
+        yield* eventually(cluster.backends(app), (n) => n === 0)
+      }))
+
+    it.effect("a CA and no sslmode: TLS verified with the CA; a CA that did not sign the server's certificate is fatal", () =>
+      Effect.gen(function*() {
+        const cluster = yield* Cluster.PgCluster
+        const app = Pg.unique("mgr_ca_app")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const manager = yield* PgManager.make({
+            name: Pg.unique("mgr_ca"),
+            connect: cluster.config(app, { tls: { ca: cluster.ca } }),
+            ...fast
+          })
+          yield* manager.awaitActive({ timeout: "10 seconds" })
+          expect(yield* sslOfApp(cluster, app)).toEqual([true, true])
+        }))
+        yield* Effect.scoped(Effect.gen(function*() {
+          const manager = yield* PgManager.make({
+            name: Pg.unique("mgr_ca"),
+            connect: cluster.config(app, { tls: { ca: cluster.otherCa } }),
+            ...fast
+          })
+          const closed = yield* Effect.flip(manager.awaitActive({ timeout: "10 seconds" }))
+          expect(closed._tag === "Closed" && closed.reason).toBe("FatalError")
+          const status = yield* manager.status
+          const error = status._tag === "Closed" ? status.error as PgError.PgError : undefined
+          expect(error?.reason).toBe("Tls")
+          expect(error?.tlsVerification).toBe(true)
+        }))
+        yield* eventually(cluster.backends(app), (n) => n === 0)
+      }))
+
+    it.effect("a bad password (28P01) closes the manager after one attempt; no message or log line holds the password", () =>
+      Effect.gen(function*() {
+        const cluster = yield* Cluster.PgCluster
+        const app = Pg.unique("mgr_password_app")
+        const wrong = `wrong-${Redacted.value(cluster.password)}-x`
+        const logs = captureLogs()
+        const before = yield* cluster.tcpConnections
+        const closed = yield* Effect.scoped(Effect.gen(function*() {
+          const manager = yield* PgManager.make({
+            name: Pg.unique("mgr_password"),
+            connect: cluster.config(app, { password: Redacted.make(wrong) }),
+            policy: Reconnect.fixed("50 millis")
+          })
+          const closed = yield* Effect.flip(manager.awaitActive({ timeout: "10 seconds" }))
+          const status = yield* manager.status
+          expect(status._tag === "Closed" && (status.error as PgError.PgError).code).toBe("28P01")
+          yield* Effect.sleep("300 millis")
+          return closed
+        })).pipe(Effect.provide(logs.layer))
+        expect(closed._tag === "Closed" && closed.reason).toBe("FatalError")
+        expect((yield* cluster.tcpConnections) - before).toBe(1)
+        for (const text of [closed.message, String(closed), JSON.stringify(closed), ...logs.lines]) {
+          expect(text).not.toContain(wrong)
+          expect(text).not.toContain(Redacted.value(cluster.password))
+        }
+        yield* eventually(cluster.backends(app), (n) => n === 0)
+      }))
+  }
+)
