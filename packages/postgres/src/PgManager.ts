@@ -13,7 +13,11 @@
  *   terminated, the network broke) the lock is gone, so the manager is `Waiting` at once, stops
  *   `onActive`, closes the pool and the lock connection, and starts over: two instances never run
  *   `Active` at once. A session that lasted `minUptime` starts over at once; one that did not
- *   counts as a failed attempt and backs off.
+ *   counts as a failed attempt and backs off. The server releases the lock only when the lock's
+ *   backend ends, and a manager learns that its connection is gone from its socket at once, or,
+ *   on a network gone silent, from its `healthCheck` (40 s at most by default): keep that shorter
+ *   than the time the server takes to drop a silent client (its `tcp_keepalives_*` settings), so
+ *   that a manager cut off from the server stops before another one can take the lock.
  * - **Fallbacks from the server's answer**, each logged once and kept from then on: a server that
  *   does not support SSL is connected to without it (unless `sslmode` is `require` / `verify-*` or
  *   a CA is given); with `family: 6`, a host that does not resolve over IPv6 or an unreachable
@@ -134,8 +138,10 @@ export interface Options<E = never, R = never> {
   readonly name: string
   /**
    * Where and how to connect, for the lock connection and the pool. `sslmode` unset means
-   * `prefer` (TLS when the server has it, as Electric), or `require` when a `tls.ca` is given;
-   * `family: 6` is Electric's `ipv6: true` (see the fallbacks in the module's doc).
+   * `prefer`: TLS when the server has it (not verified), plain when it answers that it has none
+   * (as Electric; the plain connection is then kept, see the module's doc). With a `tls.ca` and
+   * `sslmode` unset or `prefer`, it means `require` verified with that CA: never plain.
+   * `family: 6` is Electric's `ipv6: true`.
    */
   readonly connect: PgDriver.ConnectOptions
   /**
@@ -164,7 +170,8 @@ export interface Options<E = never, R = never> {
   readonly minUptime?: Duration.DurationInput | undefined
   /**
    * A `SELECT 1` on the lock connection every `interval` (default 30 s) answered within
-   * `timeout` (default 10 s) once the lock is held, or the lock connection is taken for lost
+   * `timeout` (default 10 s; the `interval` when only that is given) once the lock is held, or
+   * the lock connection is taken for lost
    * (back to `Waiting`); `false` turns it off. The lock connection sends nothing while it holds
    * the lock, so without it a silently broken network (a black hole, a NAT that forgot the
    * connection) would leave the manager `Active` until the OS gives up on the socket.
