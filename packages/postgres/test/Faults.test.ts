@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Closed, Reconnect, Timeout } from "@redial/core"
 import { ConnectionBroken, Driver, Dropped, RolledBack, StatusMismatch } from "@redial/pool"
 import { FaultProxy } from "@redial/testing"
-import { Cause, Effect, Exit, Fiber, Option, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Logger, LogLevel, Option, Stream } from "effect"
 import { PgError, PgPool } from "../src/index.js"
 import * as Pg from "./support/pg.js"
 import { eventually, ms, socketsTo } from "./support/probe.js"
@@ -142,7 +142,7 @@ describe("faults", () => {
           yield* noBackendLeft(app)
           yield* Pg.admin(`drop table ${table}`)
         })
-      ),
+      ).pipe(Logger.withMinimumLogLevel(LogLevel.Error)),
     90_000
   )
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Reconnect } from "@redial/core"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber, Logger, LogLevel, Stream } from "effect"
 import { PgPool } from "../src/index.js"
 import * as Pg from "./support/pg.js"
 import { eventually, exposeGc, heapAfterGc, ms, socketsTo } from "./support/probe.js"
@@ -14,6 +14,9 @@ const MiB = 1024 * 1024
 const mib = (bytes: number) => `${bytes >= 0 ? "+" : ""}${(bytes / MiB).toFixed(2)} MiB`
 
 const noBackendLeft = (app: string) => eventually(Pg.backends(app), (n) => n === 0, "10 seconds")
+
+/** The pool logs every dropped connection: thousands of lines here, none of them the subject. */
+const quiet = Logger.withMinimumLogLevel(LogLevel.Error)
 
 describe("no leaks", () => {
   const gc = exposeGc()
@@ -54,7 +57,7 @@ describe("no leaks", () => {
       }))
       yield* noBackendLeft(app)
       expect(yield* eventually(socketsTo(Pg.server.port), (n) => n === base, "10 seconds")).toBe(base)
-    }), 600_000)
+    }).pipe(quiet), 600_000)
 
   it.live(
     "100,000 queries on two connections (plain, named, failing, streamed): heap flat",
@@ -86,7 +89,7 @@ describe("no leaks", () => {
           expect(end - warm).toBeLessThan(4 * MiB)
         }))
         yield* noBackendLeft(app)
-      }),
+      }).pipe(quiet),
     600_000
   )
 
@@ -113,5 +116,5 @@ describe("no leaks", () => {
       }))
       yield* noBackendLeft(app)
       expect(yield* eventually(socketsTo(Pg.server.port), (n) => n === base, "10 seconds")).toBe(base)
-    }), 600_000)
+    }).pipe(quiet), 600_000)
 })
