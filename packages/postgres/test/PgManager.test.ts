@@ -486,7 +486,7 @@ describe("PgManager: the lock connection's health check, and listen", () => {
         const name = Pg.unique("mgr_listen")
         const app = Pg.unique("mgr_listen_app")
         const channel = Pg.unique("mgr_chan")
-        yield* Effect.scoped(Effect.gen(function*() {
+        const manager = yield* Effect.scoped(Effect.gen(function*() {
           yield* holdLock(name) // the manager stays Waiting
           const manager = yield* PgManager.make({ name, connect: Pg.config(app), ...fast })
           const received = yield* Deferred.make<string>()
@@ -502,8 +502,12 @@ describe("PgManager: the lock connection's health check, and listen", () => {
           )
           expect(yield* Deferred.await(received).pipe(Effect.timeout("10 seconds"))).toBe("hello")
           expect((yield* manager.status)._tag).toBe("Waiting")
+          return manager
         }))
         yield* noBackendLeft(app)
+        // once the manager's scope has ended, a new stream fails at once
+        const error = yield* Effect.flip(Stream.runDrain(manager.listen(channel)).pipe(Effect.timeout("5 seconds")))
+        expect(error._tag).toBe("Closed")
       }),
     30_000
   )

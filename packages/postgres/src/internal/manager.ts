@@ -575,17 +575,23 @@ export const make = <E = never, R = never>(
         })
       })
 
-    // The listener is made on the first `listen`, for the manager's life.
-    const listener = yield* Effect.cached(
-      Effect.suspend(() =>
-        PgListen.make({
-          name: `${name}-listen`,
-          connectTimeout,
-          ...options.listen,
-          connect: effective(state, false)
-        })
-      ).pipe(Scope.extend(managerScope))
-    )
+    // The listener is made on the first `listen`, for the manager's life, by a fiber of the
+    // manager's scope: a first caller interrupted meanwhile does not stop it.
+    let listenerMade: Deferred.Deferred<PgListen.PgListen, InvalidOption> | undefined = undefined
+    const listener = Effect.suspend((): Effect.Effect<PgListen.PgListen, InvalidOption | Closed> => {
+      if (listenerMade !== undefined) {
+        return Deferred.await(listenerMade)
+      }
+      if (ended) {
+        return Effect.fail(new Closed({ connection: name, reason: "ScopeClosed" }))
+      }
+      const made = Deferred.unsafeMake<PgListen.PgListen, InvalidOption>(FiberId.none)
+      listenerMade = made
+      const create = Effect.suspend(() =>
+        PgListen.make({ name: `${name}-listen`, connectTimeout, ...options.listen, connect: effective(state, false) })
+      ).pipe(Scope.extend(managerScope), Effect.intoDeferred(made))
+      return Effect.zipRight(Effect.forkIn(create, managerScope), Deferred.await(made))
+    })
 
     const manager: PgManager.PgManager = {
       name,
