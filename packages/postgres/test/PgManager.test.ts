@@ -666,7 +666,7 @@ describe("PgManager's fallbacks", () => {
           yield* awaitStatus(manager, is("Waiting"))
           yield* manager.awaitActive({ timeout: "10 seconds" })
         })).pipe(Effect.provide(logs.layer))
-        expect(logs.lines.filter((line) => line.includes("not reachable over IPv6"))).toHaveLength(1)
+        expect(logs.lines.filter((line) => line.includes("not reachable over IPv6 (ENOTFOUND)"))).toHaveLength(1)
         yield* noBackendLeft(app)
       }),
     30_000

@@ -114,6 +114,14 @@ const Settings = Schema.Struct({
 
 const DEFAULT_HEALTH_CHECK = { interval: "30 seconds", timeout: "10 seconds" } as const
 
+/** The Node.js error code under a PgError (`ENOTFOUND`, `ENETUNREACH` …), or its reason. */
+const nodeCode = (error: PgError): string => {
+  const cause: unknown = error.cause
+  return typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : error.reason
+}
+
 /** Whether the server's "no SSL" may be answered by connecting without it. */
 const sslFallbackAllowed = (connect: PgDriver.ConnectOptions): boolean =>
   (connect.sslmode === undefined || connect.sslmode === "prefer") && connect.tls?.ca === undefined
@@ -269,7 +277,7 @@ export const make = <E = never, R = never>(
                 session,
                 (s) => ({ ...s, ipv4: true }),
                 Effect.logWarning(
-                  `redial: PgManager "${name}": the host is not reachable over IPv6 (${error.code ?? error.reason}); ` +
+                  `redial: PgManager "${name}": the host is not reachable over IPv6 (${nodeCode(error)}); ` +
                     `connecting over IPv4 from now on`
                 )
               ),
