@@ -233,6 +233,9 @@ const clientConfig = (options: PgDriver.ConnectOptions, ssl: false | tls.Connect
   }
 }
 
+/** The values of a query without parameters (pg only reads them). */
+const noValues: Array<unknown> = []
+
 const quoteIdent = (name: string): string => `"${name.replace(/"/g, "\"\"")}"`
 
 /** pg's own mapping of a parameter to its wire text (idempotent: its results map to themselves). */
@@ -351,6 +354,90 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
    * interruption cancels it on the server (see `cancelRunning`); with `queryTimeout`, so does a
    * query that runs longer, and it then fails with the server's query_canceled.
    */
+  /**
+   * One call under way: how it ends (`finish`), whether the server already replied, and, made only
+   * when an interruption or `queryTimeout` needs to wait for its end, a Deferred completed then.
+   * A plain object per call (a query's hot path allocates little: no Deferred, no cancel effect
+   * unless one is needed).
+   */
+  class Call<A> {
+    ended = false
+    replied = false
+    called = false
+    timedOut = false
+    signal: Deferred.Deferred<void> | undefined = undefined
+    /** Set when the call is sent (Effect.async's resume). */
+    resume: (effect: Effect.Effect<A, Failure>) => void = () => undefined
+    constructor(readonly conn: Conn, readonly operation: PgError["operation"]) {}
+
+    finish(error: Error | undefined, value: A): void {
+      this.ended = true
+      if (this.signal !== undefined) Deferred.unsafeDone(this.signal, Exit.void)
+      const resume = this.resume
+      if (error === undefined || error === null) return resume(Effect.succeed(value))
+      const failure = errorOf(this.conn, error, this.operation)
+      resume(Effect.fail(
+        this.timedOut && failure instanceof PgError && failure.code === "57014" && settings.queryTimeout
+          ? new PgError({
+            ...failure,
+            text: `query timed out after ${Duration.format(settings.queryTimeout)} and was cancelled: ${failure.text}`
+          })
+          : failure
+      ))
+    }
+
+    /** pg's callback (and the connection's loss): the first one ends the call. */
+    readonly callback = (error: Error | undefined, value: A): void => {
+      // pg-cursor calls a failed read back twice (the error, then no rows at ReadyForQuery).
+      if (this.called) return
+      this.called = true
+      this.conn.lostWaiters.delete(this.onLost)
+      // pg calls back at the server's ErrorResponse, before the ReadyForQuery that ends the
+      // query and carries the transaction status: the call ends with it, so that `status` is
+      // the server's and the connection is ready for the next call. A FATAL error is followed
+      // by the end of the session instead: it ends the call at once, with its reason.
+      if (
+        error instanceof pg.DatabaseError && error.severity !== "FATAL" && error.severity !== "PANIC" &&
+        this.conn.awaitsReady()
+      ) {
+        this.replied = true
+        return this.conn.afterReady(() => this.finish(error, value))
+      }
+      this.finish(error ?? undefined, value)
+    }
+
+    /**
+     * The connection closes with the call under way: it ends with the close, whether or not pg
+     * calls back (pg-cursor never answers a read whose portal had completed when the error came).
+     */
+    readonly onLost = (): void => this.callback(this.conn.closedError() as Error, undefined as A)
+
+    /** Stops the call: nothing to do once it ended, else a cancel (see `cancelRunning`). */
+    stop(): Effect.Effect<Interrupted> {
+      // Interrupted after the reply came in (before the fiber saw it): the query ended, and the
+      // connection is as clean as after any reply.
+      if (this.ended) return Effect.succeed("Recovered")
+      const signal = this.signal ?? (this.signal = Deferred.unsafeMake<void>(FiberId.none))
+      return cancelRunning(this.conn, signal, !this.replied)
+    }
+
+    /** The canceller of `Effect.async`: stops the call and records how it ended. */
+    interrupt(): Effect.Effect<void> {
+      return Effect.suspend(() =>
+        Effect.flatMap(this.stop(), (how) =>
+          Effect.sync(() => {
+            this.conn.interrupted = how
+          }))
+      )
+    }
+  }
+
+  /**
+   * Sends one query (or cursor read) with `send`, which must call `callback` once (or throw: a
+   * value pg cannot send, before anything went out). An interruption cancels it on the server (see
+   * `cancelRunning`); with `queryTimeout`, so does a query that runs longer, and it then fails with
+   * the server's query_canceled.
+   */
   const submit = <A>(
     conn: Conn,
     operation: PgError["operation"],
@@ -358,61 +445,19 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     timed = true
   ): Effect.Effect<A, Failure> => {
     if (conn.isClosed) return Effect.fail(errorOf(conn, conn.closedError(), operation))
-    const ended = Deferred.unsafeMake<void>(FiberId.none)
-    let timedOut = false
-    // The server answered (an ErrorResponse) and its ReadyForQuery is on its way: nothing is left
-    // to cancel, the query ends when it comes.
-    let replied = false
-    const stop = (): Effect.Effect<Interrupted> =>
-      Effect.flatMap(Deferred.isDone(ended), (done) =>
-        done
-          // Interrupted after the reply came in (before the fiber saw it): the query ended, and
-          // the connection is as clean as after any reply.
-          ? Effect.succeed("Recovered" as const)
-          : cancelRunning(conn, ended, !replied))
+    const call = new Call<A>(conn, operation)
     const query = Effect.async<A, Failure>((resume) => {
       conn.interrupted = undefined
-      const finish = (error: Error | undefined, value: A) => {
-        Deferred.unsafeDone(ended, Exit.void)
-        if (error === undefined || error === null) return resume(Effect.succeed(value))
-        const failure = errorOf(conn, error, operation)
-        resume(Effect.fail(
-          timedOut && failure instanceof PgError && failure.code === "57014" && settings.queryTimeout
-            ? new PgError({
-              ...failure,
-              text: `query timed out after ${Duration.format(settings.queryTimeout)} and was cancelled: ${failure.text}`
-            })
-            : failure
-        ))
+      call.resume = resume
+      try {
+        send(call.callback)
+      } catch (error) {
+        call.called = true
+        call.ended = true
+        return resume(Effect.fail(errorOf(conn, error, operation)))
       }
-      let called = false
-      // The connection closes with the call under way: it ends with the close, whether or not pg
-      // calls back (pg-cursor never answers a read whose portal had completed when the error came).
-      const onLost = () => callback(conn.closedError() as Error, undefined as A)
-      const callback = (error: Error | undefined, value: A) => {
-        // pg-cursor calls a failed read back twice (the error, then no rows at ReadyForQuery).
-        if (called) return
-        called = true
-        conn.lostWaiters.delete(onLost)
-        // pg calls back at the server's ErrorResponse, before the ReadyForQuery that ends the
-        // query and carries the transaction status: the call ends with it, so that `status` is
-        // the server's and the connection is ready for the next call. A FATAL error is followed
-        // by the end of the session instead: it ends the call at once, with its reason.
-        if (
-          error instanceof pg.DatabaseError && error.severity !== "FATAL" && error.severity !== "PANIC" &&
-          conn.awaitsReady()
-        ) {
-          replied = true
-          return conn.afterReady(() => finish(error, value))
-        }
-        finish(error ?? undefined, value)
-      }
-      conn.lostWaiters.add(onLost)
-      send(callback)
-      return Effect.flatMap(stop(), (how) =>
-        Effect.sync(() => {
-          conn.interrupted = how
-        }))
+      if (!call.called) conn.lostWaiters.add(call.onLost)
+      return call.interrupt()
     })
     if (!timed || settings.queryTimeout === undefined) return query
     const limit = settings.queryTimeout
@@ -420,8 +465,8 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     // with the server's answer (57014), or its socket is destroyed if the server does not answer.
     const timer = Effect.sleep(limit).pipe(
       Effect.zipRight(Effect.suspend(() => {
-        timedOut = true
-        return stop()
+        call.timedOut = true
+        return call.stop()
       })),
       Effect.zipRight(Effect.never)
     )
@@ -452,8 +497,6 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     params: ReadonlyArray<unknown>
   ): Effect.Effect<Array<unknown>, Failure> =>
     Effect.try({ try: () => params.map(prepareValue), catch: (error) => errorOf(conn, error, operation) })
-
-  const toResult = (result: pg.QueryResult<PgDriver.Row>): PgDriver.Result => result
 
   return {
     connect: connect as Driver.Driver<PgDriver.PgTypes>["connect"],
@@ -528,16 +571,15 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
       }),
     execute: (connection, prepared, params) => {
       const conn = asConn(connection)
-      return valuesOf(conn, "query", params).pipe(
-        Effect.flatMap((values) =>
-          run(conn, "query", {
-            text: prepared.text,
-            ...(prepared.name === undefined ? {} : { name: prepared.name }),
-            values
-          })
-        ),
-        Effect.map(toResult)
-      )
+      const name = prepared.name
+      return submit<PgDriver.Result>(conn, "query", (callback) => {
+        // Mapped before anything is sent (see valuesOf): a throw here fails the call typed.
+        const values = params.length === 0 ? noValues : params.map(prepareValue)
+        const done = (error: Error | null, result: pg.QueryResult<PgDriver.Row>) => callback(error ?? undefined, result)
+        // A text and values, not a config object: pg copies a config object on every query.
+        if (name === undefined) conn.client.query(prepared.text, values, done)
+        else conn.client.query({ text: prepared.text, name, values }, done)
+      })
     },
     close: (connection, prepared) =>
       Effect.suspend(() => {
