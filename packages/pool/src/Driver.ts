@@ -138,6 +138,17 @@ export interface Driver<T extends Types> {
     params: ReadonlyArray<unknown>
   ) => Effect.Effect<T["result"], Failure<T>>
   readonly close: (connection: T["connection"], prepared: T["prepared"]) => Effect.Effect<void, Failure<T>>
+  /**
+   * prepare, execute and close in one call (DBConnection's `prepare_execute`), used by `query`
+   * when present: a driver can then run a one-shot query in one step (an unnamed statement) and
+   * keep a named one prepared for the next `query` of the same name instead of closing it.
+   * Without it, `query` calls `prepare`, `execute` and `close`.
+   */
+  readonly query?: (
+    connection: T["connection"],
+    query: T["query"],
+    params: ReadonlyArray<unknown>
+  ) => Effect.Effect<T["result"], Failure<T>>
   readonly declare: (
     connection: T["connection"],
     prepared: T["prepared"],

@@ -168,19 +168,44 @@ describe("named prepared statements", () => {
       yield* noBackendLeft(app)
     }))
 
-  it.live("a named query that fails inside a transaction is deallocated all the same; the next transaction runs it again", () =>
+  it.live("a named query that fails inside a transaction stays prepared (query keeps it); the next transaction runs it again", () =>
     Effect.gen(function*() {
       const app = Pg.unique("prepared_failed_tx")
       const name = Pg.unique("stmt")
       const statement = { name, text: "select 10 / $1::int as q" }
       yield* Effect.scoped(Effect.gen(function*() {
         const pool = yield* PgPool.make({ connect: Pg.config(app), size: 1, name: app })
-        // Parsed, then its execution fails: the transaction is failed when the query closes it.
+        // Parsed, then its execution fails: the transaction rolls back, the statement (not
+        // transactional) stays prepared, and pg's record of it with it.
         const error = yield* Effect.flip(pool.transaction((conn) => conn.query(statement, [0])))
         expect(error).toMatchObject({ code: "22012" })
-        expect(yield* serverView(pool, name)).toHaveLength(0)
+        expect(yield* serverView(pool, name)).toHaveLength(1)
         const result = yield* pool.transaction((conn) => conn.query(statement, [5]))
         expect(result.rows).toEqual([{ q: 2 }])
+        // and it was not parsed again
+        expect(yield* serverView(pool, name)).toHaveLength(1)
+      }))
+      yield* noBackendLeft(app)
+    }))
+
+  it.live("pool.query of a named statement parses it once per connection and reuses it across calls", () =>
+    Effect.gen(function*() {
+      const app = Pg.unique("prepared_pool_query")
+      const name = Pg.unique("stmt")
+      const statement = { name, text: "select $1::int * 2 as doubled" }
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* PgPool.make({ connect: Pg.config(app), size: 1, name: app })
+        const first = yield* pool.query(statement, [1])
+        const [before] = yield* serverView(pool, name)
+        for (let i = 2; i <= 20; i++) {
+          const result = yield* pool.query(statement, [i])
+          expect(result.rows).toEqual([{ doubled: 2 * i }])
+        }
+        const [after] = yield* serverView(pool, name)
+        expect(first.rows).toEqual([{ doubled: 2 }])
+        // one statement on the server, prepared once (same prepare_time), executed 20 times
+        expect(after?.prepared_at).toBe(before?.prepared_at)
+        expect(after?.plans).toBe(20)
       }))
       yield* noBackendLeft(app)
     }))

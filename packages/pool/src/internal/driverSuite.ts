@@ -31,7 +31,7 @@ interface Watched<T extends Driver.Types> {
   readonly recovered: ReadonlyArray<boolean>
   /** Marks a connection: nothing but `disconnect` may reach it from now on. */
   readonly poison: (connection: T["connection"], why: string) => void
-  /** The next `execute` runs, then dies. */
+  /** The next `execute` (or `query`, when the driver has it) runs, then dies. */
   readonly dieAfterNextExecute: () => void
 }
 
@@ -58,7 +58,7 @@ const watch = <T extends Driver.Types>(driver: Driver.Driver<T>): Watched<T> => 
           }
         }))
     })
-  const { afterInterrupt, checkin, checkout, savepoints } = driver
+  const { afterInterrupt, checkin, checkout, query, savepoints } = driver
   const recovered: Array<boolean> = []
   const watched: Driver.Driver<T> = {
     ...driver,
@@ -89,6 +89,17 @@ const watch = <T extends Driver.Types>(driver: Driver.Driver<T>): Watched<T> => 
         return die ? Effect.zipRight(execute, Effect.die(new InjectedDefect())) : execute
       }),
     close: (c, prepared) => guarded("close", c, () => driver.close(c, prepared)),
+    ...(query
+      ? {
+        query: (c, q, params) =>
+          guarded("query", c, () => {
+            const die = dieArmed
+            dieArmed = false
+            const run = query(c, q, params)
+            return die ? Effect.zipRight(run, Effect.die(new InjectedDefect())) : run
+          })
+      }
+      : {}),
     declare: (c, prepared, params) => guarded("declare", c, () => driver.declare(c, prepared, params)),
     fetch: (c, prepared, cursor, options) => guarded("fetch", c, () => driver.fetch(c, prepared, cursor, options)),
     deallocate: (c, prepared, cursor) => guarded("deallocate", c, () => driver.deallocate(c, prepared, cursor)),

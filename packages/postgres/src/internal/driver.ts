@@ -498,6 +498,36 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
   ): Effect.Effect<Array<unknown>, Failure> =>
     Effect.try({ try: () => params.map(prepareValue), catch: (error) => errorOf(conn, error, operation) })
 
+  /** The error for a statement name this connection already holds with another text, if it does. */
+  const nameTaken = (conn: Conn, statement: string, text: string): PgError | undefined => {
+    const known = conn.statementText(statement)
+    if (known === undefined || known === text) return undefined
+    return new PgError({
+      reason: "ClientError",
+      operation: "prepare",
+      connection: name,
+      code: "42P05",
+      condition: "duplicate_prepared_statement",
+      text: `the statement "${statement}" is already prepared on this connection with another text: close it first`
+    })
+  }
+
+  /** Runs a statement: unnamed (one round trip), or named (parsed at its first run on the connection). */
+  const executeOn = (
+    conn: Conn,
+    text: string,
+    statement: string | undefined,
+    params: ReadonlyArray<unknown>
+  ): Effect.Effect<PgDriver.Result, Failure> =>
+    submit<PgDriver.Result>(conn, "query", (callback) => {
+      // Mapped before anything is sent (see valuesOf): a throw here fails the call typed.
+      const values = params.length === 0 ? noValues : params.map(prepareValue)
+      const done = (error: Error | null, result: pg.QueryResult<PgDriver.Row>) => callback(error ?? undefined, result)
+      // A text and values, not a config object: pg copies a config object on every query.
+      if (statement === undefined) conn.client.query(text, values, done)
+      else conn.client.query({ text, name: statement, values }, done)
+    })
+
   return {
     connect: connect as Driver.Driver<PgDriver.PgTypes>["connect"],
     isFatal: (error) => error.fatal,
@@ -552,34 +582,18 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
         const text = typeof query === "string" ? query : query.text
         const statement = typeof query === "string" ? undefined : query.name
         if (statement === undefined) return Effect.succeed({ text, name: undefined })
-        const known = asConn(connection).statementText(statement)
-        if (known !== undefined && known !== text) {
-          return Effect.fail(
-            new PgError({
-              reason: "ClientError",
-              operation: "prepare",
-              connection: name,
-              code: "42P05",
-              condition: "duplicate_prepared_statement",
-              text:
-                `the statement "${statement}" is already prepared on this connection with another text: close it first`
-            })
-          )
-        }
+        const taken = nameTaken(asConn(connection), statement, text)
         // Nothing to send: pg parses a name it does not hold at its first execute.
-        return Effect.succeed({ text, name: statement })
+        return taken === undefined ? Effect.succeed({ text, name: statement }) : Effect.fail(taken)
       }),
-    execute: (connection, prepared, params) => {
+    execute: (connection, prepared, params) => executeOn(asConn(connection), prepared.text, prepared.name, params),
+    // prepare + execute in one step; a named statement stays prepared on the connection for the
+    // next query of that name (no close: DBConnection's prepare_execute).
+    query: (connection, query, params) => {
       const conn = asConn(connection)
-      const name = prepared.name
-      return submit<PgDriver.Result>(conn, "query", (callback) => {
-        // Mapped before anything is sent (see valuesOf): a throw here fails the call typed.
-        const values = params.length === 0 ? noValues : params.map(prepareValue)
-        const done = (error: Error | null, result: pg.QueryResult<PgDriver.Row>) => callback(error ?? undefined, result)
-        // A text and values, not a config object: pg copies a config object on every query.
-        if (name === undefined) conn.client.query(prepared.text, values, done)
-        else conn.client.query({ text: prepared.text, name, values }, done)
-      })
+      if (typeof query === "string") return executeOn(conn, query, undefined, params)
+      const taken = query.name === undefined ? undefined : nameTaken(conn, query.name, query.text)
+      return taken === undefined ? executeOn(conn, query.text, query.name, params) : Effect.fail(taken)
     },
     close: (connection, prepared) =>
       Effect.suspend(() => {

@@ -195,6 +195,8 @@ const rollback = <E>(reason: E): Effect.Effect<never, E> => Effect.fail(reason)
 const queryOn = <T extends Driver.Types>(co: CheckoutImpl<T>, query: T["query"], params: ReadonlyArray<unknown>) => {
   const driver = co.owner.driver
   const conn = co.live.connection
+  const inOne = driver.query
+  if (inOne !== undefined) return call(co, () => inOne(conn, query, params))
   return Effect.acquireUseRelease(
     call(co, () => driver.prepare(conn, query)),
     (prepared) => call(co, () => driver.execute(conn, prepared, params)),
