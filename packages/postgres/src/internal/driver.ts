@@ -65,6 +65,8 @@ class Conn implements PgDriver.PgConnection {
   /** How the last interrupted query ended. */
   interrupted: Interrupted | undefined = undefined
   readonly lostWaiters = new Set<() => void>()
+  /** The calls under way: each ends when the connection closes. */
+  readonly calls = new Set<{ lost(): void }>()
   constructor(
     readonly client: pg.Client,
     readonly target: Cancel.Target,
@@ -80,8 +82,11 @@ class Conn implements PgDriver.PgConnection {
     if (this.isClosed) return
     this.isClosed = true
     this.closedBy = cause
+    // The pool's watcher first (it takes the connection out of service), then the calls under way.
     for (const wake of this.lostWaiters) wake()
     this.lostWaiters.clear()
+    for (const call of this.calls) call.lost()
+    this.calls.clear()
   }
 
   /** The client's protocol connection (pg's `Connection`: the parsed messages as events). */
@@ -387,11 +392,11 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     }
 
     /** pg's callback (and the connection's loss): the first one ends the call. */
-    readonly callback = (error: Error | undefined, value: A): void => {
+    readonly callback = (error: Error | null | undefined, value: A): void => {
       // pg-cursor calls a failed read back twice (the error, then no rows at ReadyForQuery).
       if (this.called) return
       this.called = true
-      this.conn.lostWaiters.delete(this.onLost)
+      this.conn.calls.delete(this)
       // pg calls back at the server's ErrorResponse, before the ReadyForQuery that ends the
       // query and carries the transaction status: the call ends with it, so that `status` is
       // the server's and the connection is ready for the next call. A FATAL error is followed
@@ -410,7 +415,9 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
      * The connection closes with the call under way: it ends with the close, whether or not pg
      * calls back (pg-cursor never answers a read whose portal had completed when the error came).
      */
-    readonly onLost = (): void => this.callback(this.conn.closedError() as Error, undefined as A)
+    lost(): void {
+      this.callback(this.conn.closedError() as Error, undefined as A)
+    }
 
     /** Stops the call: nothing to do once it ended, else a cancel (see `cancelRunning`). */
     stop(): Effect.Effect<Interrupted> {
@@ -441,7 +448,7 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
   const submit = <A>(
     conn: Conn,
     operation: PgError["operation"],
-    send: (callback: (error: Error | undefined, value: A) => void) => void,
+    send: (callback: (error: Error | null | undefined, value: A) => void) => void,
     timed = true
   ): Effect.Effect<A, Failure> => {
     if (conn.isClosed) return Effect.fail(errorOf(conn, conn.closedError(), operation))
@@ -456,7 +463,7 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
         call.ended = true
         return resume(Effect.fail(errorOf(conn, error, operation)))
       }
-      if (!call.called) conn.lostWaiters.add(call.onLost)
+      if (!call.called) conn.calls.add(call)
       return call.interrupt()
     })
     if (!timed || settings.queryTimeout === undefined) return query
@@ -522,10 +529,9 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     submit<PgDriver.Result>(conn, "query", (callback) => {
       // Mapped before anything is sent (see valuesOf): a throw here fails the call typed.
       const values = params.length === 0 ? noValues : params.map(prepareValue)
-      const done = (error: Error | null, result: pg.QueryResult<PgDriver.Row>) => callback(error ?? undefined, result)
       // A text and values, not a config object: pg copies a config object on every query.
-      if (statement === undefined) conn.client.query(text, values, done)
-      else conn.client.query({ text, name: statement, values }, done)
+      if (statement === undefined) conn.client.query(text, values, callback)
+      else conn.client.query({ text, name: statement, values }, callback)
     })
 
   return {
