@@ -37,7 +37,8 @@ import * as internal from "./internal/classify.js"
  * | `ConnectionRefused`                |                | ECONNREFUSED; a Unix socket with no server               |
  * | `ConnectTimeout`                   |                | the connect attempt took longer than `connectTimeout`    |
  * | `ConnectionLost`                   |                | the socket closed or reset (ECONNRESET, EPIPE)           |
- * | `HostNotFound`                     |                | ENOTFOUND, EAI_AGAIN                                     |
+ * | `HostNotFound`                     |                | ENOTFOUND: the name does not exist (fatal on connect)    |
+ * | `DnsUnavailable`                   |                | EAI_AGAIN: the resolver failed for now (retryable)       |
  * | `NetworkUnreachable`               |                | ENETUNREACH, EHOSTUNREACH                                |
  * | `SslNotSupported`                  |                | the server answered the SSL request with "N"             |
  * | `Tls`                              |                | a TLS failure; `tlsVerification` when the certificate did not verify |

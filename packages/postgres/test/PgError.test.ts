@@ -136,7 +136,7 @@ describe("PgError.classify: the socket, TLS and node-postgres itself", () => {
     [nodeError("EPIPE", "write EPIPE"), "ConnectionLost", true, false],
     [nodeError("ETIMEDOUT", "connect ETIMEDOUT 10.0.0.1:5432"), "ConnectTimeout", true, false],
     [nodeError("ENOTFOUND", "getaddrinfo ENOTFOUND db.invalid"), "HostNotFound", false, true],
-    [nodeError("EAI_AGAIN", "getaddrinfo EAI_AGAIN db"), "HostNotFound", false, true],
+    [nodeError("EAI_AGAIN", "getaddrinfo EAI_AGAIN db"), "DnsUnavailable", true, false],
     [nodeError("ENETUNREACH", "connect ENETUNREACH ::1:5432"), "NetworkUnreachable", true, false],
     [nodeError("EHOSTUNREACH", "connect EHOSTUNREACH"), "NetworkUnreachable", true, false],
     [nodeError("DEPTH_ZERO_SELF_SIGNED_CERT", "self-signed certificate"), "Tls", false, true],

@@ -32,6 +32,7 @@ export type Reason =
   | "ConnectTimeout"
   | "ConnectionLost"
   | "HostNotFound"
+  | "DnsUnavailable"
   | "NetworkUnreachable"
   | "SslNotSupported"
   | "Tls"
@@ -73,7 +74,7 @@ const nodeCodes: Readonly<Record<string, Reason>> = {
   ECONNABORTED: "ConnectionLost",
   ETIMEDOUT: "ConnectTimeout",
   ENOTFOUND: "HostNotFound",
-  EAI_AGAIN: "HostNotFound",
+  EAI_AGAIN: "DnsUnavailable",
   EAI_NONAME: "HostNotFound",
   EAI_NODATA: "HostNotFound",
   ENETUNREACH: "NetworkUnreachable",
@@ -205,6 +206,7 @@ export const isRetryable = (self: PgError.PgError): boolean => {
     case "ConnectTimeout":
     case "ConnectionLost":
     case "NetworkUnreachable":
+    case "DnsUnavailable":
     case "Protocol":
     case "Unknown":
       return true
