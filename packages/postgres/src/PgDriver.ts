@@ -136,12 +136,18 @@ export interface ConnectOptions {
 
 /**
  * A query: its text, or its text with a `name` (a named prepared statement, parsed once per
- * connection).
+ * connection) and, with `rowMode: "array"`, rows as arrays of values in column order instead of
+ * records (node-postgres's row mode; the rows are then typed as `Row` but are arrays: read them
+ * as `ReadonlyArray<unknown>`).
  *
  * @since 0.1.0
  * @category models
  */
-export type Query = string | { readonly text: string; readonly name?: string | undefined }
+export type Query = string | {
+  readonly text: string
+  readonly name?: string | undefined
+  readonly rowMode?: "array" | undefined
+}
 
 /**
  * A prepared query (what `prepare` returns): its text and, for a named statement, its name.
@@ -152,6 +158,7 @@ export type Query = string | { readonly text: string; readonly name?: string | u
 export interface Prepared {
   readonly text: string
   readonly name: string | undefined
+  readonly rowMode?: "array" | undefined
 }
 
 /**

@@ -524,14 +524,22 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     conn: Conn,
     text: string,
     statement: string | undefined,
-    params: ReadonlyArray<unknown>
+    params: ReadonlyArray<unknown>,
+    rowMode?: "array" | undefined
   ): Effect.Effect<PgDriver.Result, Failure> =>
     submit<PgDriver.Result>(conn, "query", (callback) => {
       // Mapped before anything is sent (see valuesOf): a throw here fails the call typed.
       const values = params.length === 0 ? noValues : params.map(prepareValue)
       // A text and values, not a config object: pg copies a config object on every query.
-      if (statement === undefined) conn.client.query(text, values, callback)
-      else conn.client.query({ text, name: statement, values }, callback)
+      if (statement === undefined && rowMode === undefined) conn.client.query(text, values, callback)
+      else {
+        conn.client.query({
+          text,
+          values,
+          ...(statement === undefined ? {} : { name: statement }),
+          ...(rowMode === undefined ? {} : { rowMode })
+        } as pg.QueryConfig, callback)
+      }
     })
 
   return {
@@ -587,19 +595,22 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
       Effect.suspend((): Effect.Effect<PgDriver.Prepared, PgError> => {
         const text = typeof query === "string" ? query : query.text
         const statement = typeof query === "string" ? undefined : query.name
-        if (statement === undefined) return Effect.succeed({ text, name: undefined })
+        const rowMode = typeof query === "string" ? undefined : query.rowMode
+        const mode = rowMode === undefined ? {} : { rowMode }
+        if (statement === undefined) return Effect.succeed({ text, name: undefined, ...mode })
         const taken = nameTaken(asConn(connection), statement, text)
         // Nothing to send: pg parses a name it does not hold at its first execute.
-        return taken === undefined ? Effect.succeed({ text, name: statement }) : Effect.fail(taken)
+        return taken === undefined ? Effect.succeed({ text, name: statement, ...mode }) : Effect.fail(taken)
       }),
-    execute: (connection, prepared, params) => executeOn(asConn(connection), prepared.text, prepared.name, params),
+    execute: (connection, prepared, params) =>
+      executeOn(asConn(connection), prepared.text, prepared.name, params, prepared.rowMode),
     // prepare + execute in one step; a named statement stays prepared on the connection for the
     // next query of that name (no close: DBConnection's prepare_execute).
     query: (connection, query, params) => {
       const conn = asConn(connection)
       if (typeof query === "string") return executeOn(conn, query, undefined, params)
       const taken = query.name === undefined ? undefined : nameTaken(conn, query.name, query.text)
-      return taken === undefined ? executeOn(conn, query.text, query.name, params) : Effect.fail(taken)
+      return taken === undefined ? executeOn(conn, query.text, query.name, params, query.rowMode) : Effect.fail(taken)
     },
     close: (connection, prepared) =>
       Effect.suspend(() => {
