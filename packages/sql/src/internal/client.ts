@@ -1,0 +1,173 @@
+/**
+ * The SqlClient on redial's pool: each statement checks out a connection of `@redial/pool` (so the
+ * pool's queue, shedding, deadlines and cancel on interrupt apply to it), a transaction holds one
+ * checkout for its scope, and every failure is an `SqlError` whose `cause` is redial's typed error.
+ *
+ * @internal
+ */
+import type * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Client from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
+import type { Closed, InvalidOption, Timeout } from "@redial/core"
+import type { Pool } from "@redial/pool"
+import { type PgDriver, PgListen, PgPool } from "@redial/postgres"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as RcRef from "effect/RcRef"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as RedialPgClient from "../RedialPgClient.js"
+
+type Checkout = Pool.Checkout<PgDriver.PgTypes>
+type Transform = (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+
+const ATTR_DB_SYSTEM_NAME = "db.system.name"
+const ATTR_DB_NAMESPACE = "db.namespace"
+const ATTR_SERVER_ADDRESS = "server.address"
+const ATTR_SERVER_PORT = "server.port"
+
+const failed = (message: string) => (cause: unknown) => new SqlError({ cause, message })
+const statementFailed = failed("Failed to execute statement")
+
+/** One checkout as @effect/sql's Connection. */
+class ConnectionImpl implements Connection {
+  constructor(readonly co: Checkout) {}
+
+  private rows(sql: string, params: ReadonlyArray<unknown>) {
+    return this.co.query(sql, params).pipe(
+      Effect.mapBoth({ onFailure: statementFailed, onSuccess: (result) => result.rows })
+    )
+  }
+
+  execute(sql: string, params: ReadonlyArray<unknown>, transformRows: Transform) {
+    const rows = this.rows(sql, params)
+    return transformRows === undefined ? rows : Effect.map(rows, (r) => transformRows(r))
+  }
+
+  executeRaw(sql: string, params: ReadonlyArray<unknown>) {
+    return Effect.mapError(this.co.query(sql, params), statementFailed)
+  }
+
+  executeValues(sql: string, params: ReadonlyArray<unknown>) {
+    return this.co.query({ text: sql, rowMode: "array" }, params).pipe(
+      Effect.mapBoth({
+        onFailure: statementFailed,
+        onSuccess: (result) => result.rows as unknown as ReadonlyArray<ReadonlyArray<unknown>>
+      })
+    )
+  }
+
+  executeUnprepared(sql: string, params: ReadonlyArray<unknown>, transformRows: Transform) {
+    return this.execute(sql, params, transformRows)
+  }
+
+  executeStream(sql: string, params: ReadonlyArray<unknown>, transformRows: Transform) {
+    const rows = this.co.stream(sql, params, { maxRows: 128 }).pipe(Stream.mapError(statementFailed))
+    return transformRows === undefined
+      ? rows
+      : Stream.mapChunks(rows, (chunk) => Chunk.unsafeFromArray(transformRows(Chunk.toReadonlyArray(chunk))))
+  }
+}
+
+/** The pool's name, database and server for the spans, as @effect/sql-pg gives them. */
+const spanAttributesOf = (options: RedialPgClient.Options): ReadonlyArray<readonly [string, unknown]> => {
+  const connect = options.connect ?? {}
+  return [
+    ...(options.spanAttributes ? Object.entries(options.spanAttributes) : []),
+    [ATTR_DB_SYSTEM_NAME, "postgresql"],
+    [ATTR_DB_NAMESPACE, connect.database ?? connect.user ?? "postgres"],
+    [ATTR_SERVER_ADDRESS, connect.host ?? "localhost"],
+    [ATTR_SERVER_PORT, connect.port ?? 5432]
+  ]
+}
+
+/** @effect/sql-pg's config record, from the connect options (what `PgClient.config` reports). */
+const configOf = (options: RedialPgClient.Options): PgClient.PgClientConfig => {
+  const connect = options.connect ?? {}
+  return {
+    ...(connect.host === undefined ? {} : { host: connect.host }),
+    ...(connect.port === undefined ? {} : { port: connect.port }),
+    ...(connect.database === undefined ? {} : { database: connect.database }),
+    ...(connect.user === undefined ? {} : { username: connect.user }),
+    ...(connect.password === undefined ? {} : { password: connect.password }),
+    ...(connect.applicationName === undefined ? {} : { applicationName: connect.applicationName }),
+    ...(options.size === undefined ? {} : { maxConnections: options.size }),
+    ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout }),
+    ...(options.transformResultNames === undefined ? {} : { transformResultNames: options.transformResultNames }),
+    ...(options.transformQueryNames === undefined ? {} : { transformQueryNames: options.transformQueryNames }),
+    ...(options.transformJson === undefined ? {} : { transformJson: options.transformJson }),
+    ...(options.spanAttributes === undefined ? {} : { spanAttributes: options.spanAttributes })
+  }
+}
+
+const PgJson = Statement.custom<PgClient.PgCustom>("PgJson")
+
+/** @internal */
+export const make = (
+  options: RedialPgClient.Options = {}
+): Effect.Effect<
+  RedialPgClient.RedialPgClient,
+  InvalidOption | Timeout | Closed,
+  Scope.Scope | Reactivity.Reactivity
+> =>
+  Effect.gen(function*() {
+    const {
+      listen: listenOptions,
+      spanAttributes: _spanAttributes,
+      transformJson,
+      transformQueryNames,
+      transformResultNames,
+      ...poolOptions
+    } = options
+    const pool = yield* PgPool.make({ name: "sql", ...poolOptions })
+    const compiler = PgClient.makeCompiler(transformQueryNames, transformJson)
+    const transformRows = transformResultNames
+      ? Statement.defaultTransforms(transformResultNames, transformJson).array
+      : undefined
+    const acquirer = Effect.mapBoth(pool.checkout, {
+      onFailure: failed("Failed to acquire connection"),
+      onSuccess: (co) => new ConnectionImpl(co)
+    })
+    const transactionAcquirer = Effect.mapBoth(pool.checkout, {
+      onFailure: failed("Failed to acquire connection for transaction"),
+      onSuccess: (co) => new ConnectionImpl(co)
+    })
+    // The listener's own connection, made on the first `listen` and closed with the client.
+    const listener = yield* RcRef.make({
+      acquire: PgListen.make({
+        name: `${options.name ?? "sql"}-listen`,
+        ...listenOptions,
+        connect: options.connect ?? {}
+      }).pipe(Effect.mapError(failed("Failed to acquire connection for listen")))
+    })
+    const client = yield* Client.make({
+      acquirer,
+      transactionAcquirer,
+      compiler,
+      spanAttributes: spanAttributesOf(options),
+      ...(transformRows === undefined ? {} : { transformRows })
+    })
+    const self: RedialPgClient.RedialPgClient = Object.assign(client, {
+      [PgClient.TypeId]: PgClient.TypeId,
+      config: configOf(options),
+      pool,
+      json: (value: unknown) => PgJson(value),
+      listen: (channel: string) =>
+        Stream.unwrapScoped(Effect.map(RcRef.get(listener), (l) => l.listen(channel))).pipe(
+          // as @effect/sql-pg: the payloads of the channel, an empty one skipped
+          Stream.filterMap((n) => n.payload.length > 0 ? Option.some(n.payload) : Option.none()),
+          Stream.mapError((error) =>
+            error instanceof SqlError ? error : new SqlError({ cause: error, message: "Failed to listen" })
+          )
+        ),
+      notify: (channel: string, payload: string) =>
+        Effect.asVoid(pool.query("select pg_notify($1, $2)", [channel, payload])).pipe(
+          Effect.mapError(failed("Failed to notify"))
+        )
+    })
+    return self
+  })
