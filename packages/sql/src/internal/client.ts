@@ -33,13 +33,24 @@ const ATTR_SERVER_PORT = "server.port"
 const failed = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 const statementFailed = failed("Failed to execute statement")
 
+/**
+ * The rows of a result, as @effect/sql-pg gives them: pg answers a statement of several
+ * commands (simple protocol, no parameters) with an array of results, one rows array each.
+ */
+const rowsOf = (result: PgDriver.Result): ReadonlyArray<object> => {
+  const results: unknown = result
+  return Array.isArray(results)
+    ? (results as ReadonlyArray<PgDriver.Result>).map((r) => r.rows ?? [])
+    : result.rows ?? []
+}
+
 /** One checkout as @effect/sql's Connection. */
 class ConnectionImpl implements Connection {
   constructor(readonly co: Checkout) {}
 
   private rows(sql: string, params: ReadonlyArray<unknown>) {
     return this.co.query(sql, params).pipe(
-      Effect.mapBoth({ onFailure: statementFailed, onSuccess: (result) => result.rows })
+      Effect.mapBoth({ onFailure: statementFailed, onSuccess: rowsOf })
     )
   }
 
