@@ -45,7 +45,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { type Closed, type InvalidOption, isRedialError, Timeout } from "@redial/core"
 import { ConnectionBroken, Driver, Dropped } from "@redial/pool"
 import { PgConnectionString, PgError, type PgListen, type PgPool } from "@redial/postgres"
-import type * as Config from "effect/Config"
+import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -147,12 +147,8 @@ export const layerConfig = (
 > =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
-      const { listen, spanAttributes, transformJson, transformQueryNames, transformResultNames, ...rest } = yield* (
-        options as unknown as Effect.Effect<
-          Options & { readonly url?: PgPool.ConfigOptions["url"] },
-          ConfigError.ConfigError
-        >
-      )
+      const values = yield* Config.unwrap(options)
+      const { listen, spanAttributes, transformJson, transformQueryNames, transformResultNames, ...rest } = values
       const resolved = yield* PgConnectionString.resolveUrl(rest)
       return layer({
         ...resolved,
