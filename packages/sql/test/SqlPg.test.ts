@@ -530,7 +530,9 @@ describe("PgClient transforms (upstream Client.test.ts, ClientTransformLive)", (
         expect(value).toEqual([[1]])
       })), transformOptions))
 
-  // upstream: "Should populate config" (the client made from a URL, here through layerConfig)
+  // upstream: "Should populate config" (the client made from a URL, here through layerConfig).
+  // Not ported of it: `assert.isDefined(sql.config.url)`: RedialPgClient's `config` has no `url`
+  // (layerConfig resolves the URL into the connect options, which `config` reports).
   it.live("Should populate config", () =>
     Effect.gen(function*() {
       const app = Pg.unique("sqlpg_t_config")
