@@ -11,8 +11,8 @@ import * as Client from "@effect/sql/SqlClient"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
-import type { Closed, InvalidOption, Timeout } from "@redial/core"
-import type { Pool } from "@redial/pool"
+import { type Closed, type InvalidOption, Timeout } from "@redial/core"
+import { ConnectionBroken, Driver, type Pool } from "@redial/pool"
 import { type PgDriver, PgListen, PgPool } from "@redial/postgres"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -44,6 +44,15 @@ const rowsOf = (result: PgDriver.Result): ReadonlyArray<object> => {
     : result.rows ?? []
 }
 
+/** The statements @effect/sql's withTransaction sends to roll back (`ROLLBACK`, `ROLLBACK TO SAVEPOINT …`). */
+const isRollback = (sql: string): boolean => /^rollback\b/i.test(sql)
+
+/** A call's error that says the checkout's connection is out of service (broken, lost, held too long). */
+const isConnectionGone = (cause: unknown): boolean =>
+  cause instanceof ConnectionBroken || cause instanceof Driver.Disconnect || cause instanceof Timeout
+
+const succeedEmpty: Effect.Effect<ReadonlyArray<never>> = Effect.succeed([])
+
 /** One checkout as @effect/sql's Connection. */
 class ConnectionImpl implements Connection {
   constructor(readonly co: Checkout) {}
@@ -73,7 +82,12 @@ class ConnectionImpl implements Connection {
   }
 
   executeUnprepared(sql: string, params: ReadonlyArray<unknown>, transformRows: Transform) {
-    return this.execute(sql, params, transformRows)
+    const rows = this.execute(sql, params, transformRows)
+    // @effect/sql's withTransaction dies when its ROLLBACK (or ROLLBACK TO SAVEPOINT) fails: on a
+    // connection that broke during the transaction there is nothing to roll back (the server
+    // aborts the transaction when the connection closes, and the pool has taken it out of
+    // service), so the transaction fails with its own SqlError, not a defect.
+    return isRollback(sql) ? Effect.catchIf(rows, (error) => isConnectionGone(error.cause), () => succeedEmpty) : rows
   }
 
   executeStream(sql: string, params: ReadonlyArray<unknown>, transformRows: Transform) {
