@@ -154,12 +154,13 @@ const program = Effect.gen(function*() {
     ),
     Effect.forkScoped
   )
+  // psql sleeps 3 s with the lock: half-way through, the manager must still be waiting.
+  yield* Effect.sleep("1500 millis")
+  const meanwhile = yield* manager.status
+  if (meanwhile._tag !== "Waiting") return yield* fail(`the manager was ${meanwhile._tag} while psql held the lock`)
+  yield* say("the manager is still Waiting while psql holds the lock")
   const code = yield* exited
-  const statusAtExit = yield* manager.status
   yield* say(`psql exited (${code}): the lock is free`)
-  if (statusAtExit._tag !== "Waiting") {
-    return yield* fail(`the manager was ${statusAtExit._tag} while psql held the lock`)
-  }
   const active = yield* manager.awaitActive({ timeout: "10 seconds" })
   const version = yield* manager.serverVersion
   const { rows } = yield* active.query("select count(*)::int as n from pg_stat_activity where application_name = $1", [
