@@ -234,4 +234,79 @@ describe("withTransaction", () => {
             })
           ), { size: 1 })
     ))
+
+  it.live("a deferred constraint violated at COMMIT fails the transaction with a typed SqlError (23505), not a defect", () =>
+    Pg.withTable(
+      "n int, constraint one_n unique (n) deferrable initially deferred",
+      (table) =>
+        Pg.withClient("sqltx_commit_deferred", () =>
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const exit = yield* Effect.exit(sql.withTransaction(Effect.gen(function*() {
+              yield* sql`insert into ${sql(table)} values (1)`
+              yield* sql`insert into ${sql(table)} values (1)` // checked at COMMIT only
+            })))
+            expect(Exit.isFailure(exit) && !Cause.isDie(exit.cause)).toBe(true)
+            const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+            expect(error).toBeInstanceOf(SqlError)
+            const pg = Option.getOrThrow(RedialPgClient.pgError(error as SqlError))
+            expect(pg.code).toBe("23505")
+            expect(pg.constraint).toBe("one_n")
+            expect(RedialPgClient.isRetryable(error)).toBe(false)
+            expect(yield* committed(table)).toEqual([])
+            expect(yield* outsideTransaction).toEqual({ xid: null, state: "active" })
+          }), { size: 1 })
+    ))
+
+  it.live("a serialization failure at COMMIT is a typed, retryable SqlError (40001): Effect.retry({ while: isRetryable }) commits on the next attempt", () =>
+    Pg.withTable(
+      "class int, value int",
+      (table) =>
+        Pg.withClient("sqltx_commit_40001", () =>
+          Effect.scoped(Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            yield* Pg.admin(`insert into ${table} values (1, 10), (2, 20)`)
+            const other = yield* Pg.session()
+            let attempts = 0
+            const errors: Array<string> = []
+            // write skew: this transaction reads class 1 and writes class 2, the other reads class 2
+            // and writes class 1 and commits first; this one is then the pivot, cancelled at COMMIT
+            const attempt = sql.withTransaction(Effect.gen(function*() {
+              attempts++
+              yield* sql`set transaction isolation level serializable`
+              yield* sql`select sum(value) from ${sql(table)} where class = 1`
+              yield* sql`insert into ${sql(table)} values (2, 30)`
+              if (attempts === 1) {
+                yield* other.query("begin isolation level serializable")
+                yield* other.query(`select sum(value) from ${table} where class = 2`)
+                yield* other.query(`insert into ${table} values (1, 30)`)
+                yield* other.query("commit")
+              }
+            })).pipe(
+              Effect.tapError((error) =>
+                Effect.sync(() =>
+                  errors.push(
+                    Option.match(RedialPgClient.pgError(error as SqlError), {
+                      onNone: () => String(error),
+                      onSome: (e) => `${e.code}`
+                    })
+                  )
+                )
+              ),
+              Effect.retry({ while: RedialPgClient.isRetryable, times: 3 })
+            )
+            yield* attempt
+            expect(errors).toEqual(["40001"])
+            expect(attempts).toBe(2)
+            const rows = yield* Pg.admin<{ class: number; value: number }>(
+              `select class, value from ${table} order by class, value`
+            )
+            expect(rows.rows).toEqual([
+              { class: 1, value: 10 },
+              { class: 1, value: 30 },
+              { class: 2, value: 20 },
+              { class: 2, value: 30 }
+            ])
+          })), { size: 1 })
+    ))
 })

@@ -14,6 +14,7 @@ import * as Statement from "@effect/sql/Statement"
 import { type Closed, type InvalidOption, Timeout } from "@redial/core"
 import { ConnectionBroken, Driver, type Pool } from "@redial/pool"
 import { type PgDriver, PgListen, PgPool } from "@redial/postgres"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -53,6 +54,29 @@ const isConnectionGone = (cause: unknown): boolean =>
 
 const succeedEmpty: Effect.Effect<ReadonlyArray<never>> = Effect.succeed([])
 
+/** The statement @effect/sql's withTransaction sends to commit. */
+const isCommit = (sql: string): boolean => /^commit\b/i.test(sql)
+
+/**
+ * The SqlErrors of failed COMMITs. @effect/sql's withTransaction turns a failed COMMIT into a
+ * defect; the client's `withTransaction` turns these back into failures (see `make`).
+ */
+const commitFailures = new WeakSet<SqlError>()
+
+const markCommitFailure = (error: SqlError) => Effect.sync(() => void commitFailures.add(error))
+
+/**
+ * A failed COMMIT as the transaction's failure, typed: a deferred constraint checked at COMMIT,
+ * a serialization failure (40001, retryable), a connection lost at the last moment. Any other
+ * cause is left as it is.
+ */
+const typedCommit = <E>(cause: Cause.Cause<E>): Effect.Effect<never, E | SqlError> => {
+  const defect = Cause.dieOption(cause)
+  return Option.isSome(defect) && defect.value instanceof SqlError && commitFailures.has(defect.value)
+    ? Effect.fail(defect.value)
+    : Effect.failCause(cause)
+}
+
 /** One checkout as @effect/sql's Connection. */
 class ConnectionImpl implements Connection {
   constructor(readonly co: Checkout) {}
@@ -83,6 +107,7 @@ class ConnectionImpl implements Connection {
 
   executeUnprepared(sql: string, params: ReadonlyArray<unknown>, transformRows: Transform) {
     const rows = this.execute(sql, params, transformRows)
+    if (isCommit(sql)) return Effect.tapError(rows, markCommitFailure)
     // @effect/sql's withTransaction dies when its ROLLBACK (or ROLLBACK TO SAVEPOINT) fails: on a
     // connection that broke during the transaction there is nothing to roll back (the server
     // aborts the transaction when the connection closes, and the pool has taken it out of
@@ -176,7 +201,12 @@ export const make = (
       spanAttributes: spanAttributesOf(options),
       ...(transformRows === undefined ? {} : { transformRows })
     })
+    const withTransaction = client.withTransaction
     const self: RedialPgClient.RedialPgClient = Object.assign(client, {
+      // a failed COMMIT fails the transaction with its SqlError (@effect/sql: a defect), so that
+      // `Effect.retry({ while: isRetryable })` can retry a serialization failure at COMMIT
+      withTransaction: <R, E, A>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+        Effect.catchAllCause(withTransaction(effect), typedCommit),
       [PgClient.TypeId]: PgClient.TypeId,
       config: configOf(options),
       pool,

@@ -199,3 +199,25 @@ export const listening = (
     yield* awaitDelivery
     return { take, awaitDelivery }
   })
+
+/** A raw node-postgres session of the test's own (outside the client under test), for the scope. */
+export const session = (
+  applicationName = "redial-test-session"
+): Effect.Effect<{ readonly query: (sql: string) => Effect.Effect<pg.QueryResult, Error> }, Error, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const client = new pg.Client({ ...server, application_name: applicationName })
+          client.on("error", () => undefined)
+          await client.connect()
+          return client
+        },
+        catch: (e) => e as Error
+      }),
+      (client) => Effect.promise(() => client.end().catch(() => undefined))
+    ),
+    (client) => ({
+      query: (sql: string) => Effect.tryPromise({ try: () => client.query(sql), catch: (e) => e as Error })
+    })
+  )
