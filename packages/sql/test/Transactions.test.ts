@@ -210,6 +210,27 @@ describe("withTransaction", () => {
           expect(yield* outsideTransaction).toEqual({ xid: null, state: "active" })
         }), { size: 1 })))
 
+  it.live("an error caught inside the transaction, and nothing after it: COMMIT is answered with ROLLBACK, and the transaction fails typed (25P02) instead of succeeding", () =>
+    Pg.withTable("n int", (table) =>
+      Pg.withClient("sqltx_commit_rolled_back", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const exit = yield* Effect.exit(sql.withTransaction(Effect.gen(function*() {
+            yield* sql`insert into ${sql(table)} values (1)`
+            yield* Effect.ignore(sql`select 1/0`)
+            return "looks committed"
+          })))
+          // the server rolled the transaction back: a success here would report rows that are not there
+          expect(yield* committed(table)).toEqual([])
+          expect(Exit.isFailure(exit) && !Cause.isDie(exit.cause)).toBe(true)
+          const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+          expect(error).toBeInstanceOf(SqlError)
+          const pg = Option.getOrThrow(RedialPgClient.pgError(error as SqlError))
+          expect([pg.code, pg.operation]).toEqual(["25P02", "commit"])
+          expect(RedialPgClient.isRetryable(error)).toBe(false)
+          expect(yield* outsideTransaction).toEqual({ xid: null, state: "active" })
+        }), { size: 1 })))
+
   it.live("a raw BEGIN through sql.unsafe outside withTransaction is caught at check-in: the next statement is not inside that transaction", () =>
     Pg.withTable(
       "n int",

@@ -13,7 +13,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
 import { type Closed, type InvalidOption, Timeout } from "@redial/core"
 import { ConnectionBroken, Driver, type Pool } from "@redial/pool"
-import { type PgDriver, PgListen, PgPool } from "@redial/postgres"
+import { type PgDriver, PgError, PgListen, PgPool } from "@redial/postgres"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -107,12 +107,39 @@ class ConnectionImpl implements Connection {
 
   executeUnprepared(sql: string, params: ReadonlyArray<unknown>, transformRows: Transform) {
     const rows = this.execute(sql, params, transformRows)
-    if (isCommit(sql)) return Effect.tapError(rows, markCommitFailure)
+    if (isCommit(sql)) return Effect.tapError(this.commit(sql, params), markCommitFailure)
     // @effect/sql's withTransaction dies when its ROLLBACK (or ROLLBACK TO SAVEPOINT) fails: on a
     // connection that broke during the transaction there is nothing to roll back (the server
     // aborts the transaction when the connection closes, and the pool has taken it out of
     // service), so the transaction fails with its own SqlError, not a defect.
     return isRollback(sql) ? Effect.catchIf(rows, (error) => isConnectionGone(error.cause), () => succeedEmpty) : rows
+  }
+
+  /**
+   * COMMIT, failed when the server answers it with ROLLBACK (the transaction had failed: an error
+   * caught inside it), as the postgres driver's own commit: pg reports that as a success.
+   */
+  private commit(sql: string, params: ReadonlyArray<unknown>) {
+    return this.co.query(sql, params).pipe(
+      Effect.mapError(statementFailed),
+      Effect.flatMap((result) =>
+        result.command === "ROLLBACK"
+          ? Effect.fail(
+            new SqlError({
+              message: "Failed to commit: the transaction had failed and was rolled back",
+              cause: new PgError.PgError({
+                reason: "InvalidTransactionState",
+                operation: "commit",
+                connection: this.co.pool,
+                code: "25P02",
+                condition: "in_failed_sql_transaction",
+                text: "COMMIT was answered with ROLLBACK: the transaction had failed, and was rolled back"
+              })
+            })
+          )
+          : succeedEmpty
+      )
+    )
   }
 
   executeStream(sql: string, params: ReadonlyArray<unknown>, transformRows: Transform) {
