@@ -10,7 +10,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, Logger, LogLevel, Option } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Logger, LogLevel, Option, Stream } from "effect"
 import { RedialPgClient } from "../src/index.js"
 import * as Pg from "./support/pg.js"
 
@@ -229,6 +229,19 @@ describe("withTransaction", () => {
           expect([pg.code, pg.operation]).toEqual(["25P02", "commit"])
           expect(RedialPgClient.isRetryable(error)).toBe(false)
           expect(yield* outsideTransaction).toEqual({ xid: null, state: "active" })
+        }), { size: 1 })))
+
+  it.live("a stream inside a transaction reads on the transaction's connection (its uncommitted rows)", () =>
+    Pg.withTable("n int", (table) =>
+      Pg.withClient("sqltx_stream", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const seen = yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql`insert into ${sql(table)} select g from generate_series(1, 300) g`
+            return yield* Stream.runCount(sql`select n from ${sql(table)}`.stream)
+          }))
+          expect(seen).toBe(300)
+          expect((yield* committed(table)).length).toBe(300)
         }), { size: 1 })))
 
   it.live("a raw BEGIN through sql.unsafe outside withTransaction is caught at check-in: the next statement is not inside that transaction", () =>
