@@ -293,15 +293,29 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
       return conn as PgDriver.PgConnection
     })
 
-  const close = (conn: Conn): Effect.Effect<void> =>
-    conn.isClosed
-      ? Effect.sync(() => conn.destroy())
-      : Effect.async<void>((resume) => {
-        conn.client.end(() => resume(Effect.void))
-      }).pipe(
+  /**
+   * Ends a connection: Terminate (bounded by closeTimeout), then the socket is destroyed. A
+   * connection dropped with a query under way (held past the pool's timeout, a stream abandoned)
+   * first gets a CancelRequest: a busy backend reads no Terminate, and would run its query to the
+   * end after its client left.
+   */
+  const close = (conn: Conn): Effect.Effect<void> => {
+    if (conn.isClosed) return Effect.sync(() => conn.destroy())
+    const busy = conn.awaitsReady() && conn.pid !== 0
+    const cancel = busy
+      ? Cancel.send(conn.target, conn.pid, conn.secretKey).pipe(
         Effect.timeoutOption(settings.closeTimeout),
-        Effect.ensuring(Effect.sync(() => conn.destroy()))
+        Effect.ignore
       )
+      : Effect.void
+    return cancel.pipe(
+      Effect.zipRight(Effect.async<void>((resume) => {
+        conn.client.end(() => resume(Effect.void))
+      })),
+      Effect.timeoutOption(settings.closeTimeout),
+      Effect.ensuring(Effect.sync(() => conn.destroy()))
+    )
+  }
 
   const connect = (attempt: { readonly config: PgDriver.ConnectOptions }) => {
     const config = attempt.config ?? {}
