@@ -82,6 +82,11 @@ export const RedialPgClient: Context.Tag<RedialPgClient, RedialPgClient> = Conte
  * timeouts, policy…), @effect/sql-pg's name and JSON transforms and span attributes, and the
  * options of the `listen` connection.
  *
+ * One default differs from the pool's: `timeout` (a request's deadline, queue included, and how
+ * long a statement, stream or transaction may hold its connection) is 1 hour instead of 15 s,
+ * since @effect/sql-pg has no such limit and a long report or migration must keep working when a
+ * program switches; set a shorter one for deadlines. Load shedding does not depend on it.
+ *
  * @since 0.1.0
  * @category models
  */

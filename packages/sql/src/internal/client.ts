@@ -31,6 +31,9 @@ const ATTR_DB_NAMESPACE = "db.namespace"
 const ATTR_SERVER_ADDRESS = "server.address"
 const ATTR_SERVER_PORT = "server.port"
 
+/** The pool's `timeout` unless given: a request's deadline and how long it may hold a connection. */
+const DEFAULT_TIMEOUT = "1 hour"
+
 const failed = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 const statementFailed = failed("Failed to execute statement")
 
@@ -200,7 +203,9 @@ export const make = (
       transformResultNames,
       ...poolOptions
     } = options
-    const pool = yield* PgPool.make({ name: "sql", ...poolOptions })
+    // @effect/sql-pg has no limit on how long a statement or transaction holds its connection:
+    // the pool's own 15 s would break a long report or migration that worked there.
+    const pool = yield* PgPool.make({ name: "sql", timeout: DEFAULT_TIMEOUT, ...poolOptions })
     const compiler = PgClient.makeCompiler(transformQueryNames, transformJson)
     const transformRows = transformResultNames
       ? Statement.defaultTransforms(transformResultNames, transformJson).array
