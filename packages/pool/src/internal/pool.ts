@@ -21,7 +21,7 @@ import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Driver from "../Driver.js"
 import type * as Pool from "../Pool.js"
@@ -206,8 +206,16 @@ export function make<T extends Driver.Types>(
       })
     )
 
-    const acquire = Effect.uninterruptibleMask((restore) => Checkout.acquire(pool, restore))
-    const scoped = Effect.acquireRelease(acquire, (co) => Checkout.logMismatch(Checkout.checkin(co)))
+    // As `Effect.acquireRelease(acquire, checkin)`, without its save and restore of the fiber's
+    // refs around the release (most of a transaction's cost in the pool): the checkout and its
+    // finalizer are made in one uninterruptible step.
+    const scoped = Effect.flatMap(Effect.scope, (scope) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.tap(
+          Checkout.acquire(pool, restore),
+          (co) => Scope.addFinalizer(scope, Checkout.logMismatch(Checkout.checkin(co)))
+        )
+      ))
 
     // The path every `run`, `transaction` and `query` takes, in as few Effect steps as it can: an
     // idle connection is taken, used and given back without a wait or an extra suspension.
