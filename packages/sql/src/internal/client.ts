@@ -80,9 +80,24 @@ const typedCommit = <E>(cause: Cause.Cause<E>): Effect.Effect<never, E | SqlErro
     : Effect.failCause(cause)
 }
 
-/** One checkout as @effect/sql's Connection. */
+/**
+ * What a Connection runs its statements on: the pool itself (outside a transaction: each
+ * statement takes and gives back a connection in one step) or a checkout (a transaction's).
+ */
+interface Runner {
+  /** The pool's name, for errors. */
+  readonly pool: string
+  readonly query: (query: PgDriver.Query, params?: ReadonlyArray<unknown>) => Effect.Effect<PgDriver.Result, unknown>
+  readonly stream: (
+    query: PgDriver.Query,
+    params: ReadonlyArray<unknown>,
+    options: { readonly maxRows: number }
+  ) => Stream.Stream<PgDriver.Row, unknown>
+}
+
+/** @effect/sql's Connection on the pool, or on one checkout. */
 class ConnectionImpl implements Connection {
-  constructor(readonly co: Checkout) {}
+  constructor(readonly co: Runner) {}
 
   private rows(sql: string, params: ReadonlyArray<unknown>) {
     return this.co.query(sql, params).pipe(
@@ -210,13 +225,14 @@ export const make = (
     const transformRows = transformResultNames
       ? Statement.defaultTransforms(transformResultNames, transformJson).array
       : undefined
-    const acquirer = Effect.mapBoth(pool.checkout, {
-      onFailure: failed("Failed to acquire connection"),
-      onSuccess: (co) => new ConnectionImpl(co)
-    })
+    // Outside a transaction a statement is one `pool.query` (a checkout, the query and the
+    // check-in in one step, as @effect/sql-pg's `pool.query`): no scope of its own per statement.
+    const onPool = new ConnectionImpl({ pool: pool.name, query: pool.query, stream: pool.stream })
+    const acquirer = Effect.succeed(onPool)
+    // A transaction holds one checkout for its scope.
     const transactionAcquirer = Effect.mapBoth(pool.checkout, {
       onFailure: failed("Failed to acquire connection for transaction"),
-      onSuccess: (co) => new ConnectionImpl(co)
+      onSuccess: (co: Checkout) => new ConnectionImpl(co)
     })
     // The listener's own connection, made on the first `listen` and closed with the client.
     const listener = yield* RcRef.make({
