@@ -943,7 +943,11 @@ describe("AmqpConnectionString: no message ever shows the password", () => {
     // The password as written (still percent-encoded) in another value, which decodes to it (found by fast-check).
     "amqp://u:S3c%7aret@h?heartbeat=S3c%257aret",
     "amqp://:S3c%7a@h?heartbeat=S3c%257a",
-    "amqp://u:S3c%7aret@h?locale=S3c%257aret&locale=x"
+    "amqp://u:S3c%7aret@h?locale=S3c%257aret&locale=x",
+    // ...in an input core refuses (an empty user name), and in one it reads (found by fast-check in CI)
+    "amqp://:S3c%7a@h?frameMax=8192&frame_max=S3c%257a",
+    ":S3c%7a@h?frameMax=8192&frame_max=S3c%257a",
+    "amqp://u:S3c%7a@h?frameMax=8192&frame_max=S3c%257a"
   ])("%s", (input) => {
     const texts = everything(input)
     expect(texts.length).toBeGreaterThan(0)

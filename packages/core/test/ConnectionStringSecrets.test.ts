@@ -226,6 +226,9 @@ describe("ConnectionString: the helpers the adapters share", () => {
     expect(ConnectionString.redact("amqp://guest:s3cret@h?token=t0k")).toBe("amqp://guest:***@h?token=***")
     expect(ConnectionString.redact("amqp://guest:s3cret")).toBe("amqp://guest:***")
     expect(ConnectionString.redact("amqp://u:pw@h/pw?x=apw")).toBe("amqp://u:***@h/***?x=***")
+    // the password as written (with a needless escape) in a value that decodes to it
+    expect(ConnectionString.redact("amqp://u:S3c%7a@h?x=S3c%257a")).toBe("amqp://u:***@h?x=***")
+    expect(ConnectionString.redact("amqp://:S3c%7a@h?x=S3c%257a")).toBe("amqp://:***@h?x=***")
     expect(ConnectionString.redact("amqp://h?key=K1&x=%zz&y=K1", { secretParams: ["key"] })).toBe(
       "amqp://h?key=***&x=%zz&y=***"
     )

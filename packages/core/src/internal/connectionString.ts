@@ -558,9 +558,34 @@ export const secretsOf = (self: ConnectionString, options?: SecretOptions): Secr
 }
 
 /** A parsed string printed back with every secret, and every text that holds one, as `***`. */
-const printRedacted = (cs: ConnectionString, isSecret: (name: string) => boolean): string => {
+/**
+ * The password as the input wrote it (percent-escapes and all), when it has one: another value
+ * that decodes to this text (`?x=S3c%257a` for the password `S3c%7a`) shows the password as
+ * written, and must be masked too.
+ */
+const writtenPassword = (input: string): ReadonlyArray<string> => {
+  const start = input.indexOf("://")
+  if (start < 0) return []
+  const rest = input.slice(start + 3)
+  const end = rest.search(/[/?#]/)
+  const authority = end < 0 ? rest : rest.slice(0, end)
+  const at = authority.lastIndexOf("@")
+  const colon = at < 0 ? -1 : authority.indexOf(":")
+  return colon < 0 || colon > at ? [] : [authority.slice(colon + 1, at)]
+}
+
+const printRedacted = (
+  cs: ConnectionString,
+  isSecret: (name: string) => boolean,
+  written: ReadonlyArray<string> = []
+): string => {
   const values = cs.params.filter(([key]) => isSecret(key)).map(([, value]) => value)
-  const secrets = Secrets.make([...Option.toArray(Option.map(cs.password, Redacted.value)), ...values])
+  const password = Option.map(cs.password, Redacted.value)
+  const secrets = Secrets.make([
+    ...Option.toArray(password),
+    ...(Option.isSome(password) ? written : []),
+    ...values
+  ])
   const shown = (part: string) => secrets.contains(part) ? "***" : encode(part)
   const user = Option.match(cs.username, {
     onNone: () => Option.isSome(cs.password) ? ":***@" : "",
@@ -630,7 +655,8 @@ const redactUnparsed = (input: string, error: ConnectionStringError, isSecret: (
   masked += input.slice(shownFrom)
   return Secrets.make(found.flatMap((raw) => {
     const decoded = tryDecode(raw)
-    return [raw, decoded, encode(decoded)]
+    // as written, decoded, and either encoded once more (another value that decodes to it)
+    return [raw, decoded, encode(decoded), encode(raw)]
   })).mask(masked)
 }
 
@@ -638,7 +664,9 @@ const redactUnparsed = (input: string, error: ConnectionStringError, isSecret: (
 export const redact = (input: string, options?: SecretOptions): string => {
   const isSecret = secretParamTest(options?.secretParams)
   const parsed = parseEither(input)
-  return Either.isRight(parsed) ? printRedacted(parsed.right, isSecret) : redactUnparsed(input, parsed.left, isSecret)
+  return Either.isRight(parsed)
+    ? printRedacted(parsed.right, isSecret, writtenPassword(input))
+    : redactUnparsed(input, parsed.left, isSecret)
 }
 
 /** @internal */
