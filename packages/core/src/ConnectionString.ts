@@ -49,6 +49,7 @@ import type * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import * as internal from "./internal/connectionString.js"
+import * as hostName from "./internal/connectionString/hostName.js"
 import type * as params_ from "./internal/connectionString/params.js"
 import * as paramsInternal from "./internal/connectionString/params.js"
 import type * as secrets_ from "./internal/connectionString/secrets.js"
@@ -652,3 +653,34 @@ export const readParams: <P extends Record<string, Param<unknown>>>(
   spec: P,
   options: { readonly label: string; readonly secrets?: Secrets | undefined }
 ) => Either.Either<ParamValues<P>, ParamError> = internal.readParams
+
+/**
+ * Why a host (as {@link parse} gives it) is not a DNS name or an IPv4 address, or `undefined`
+ * when it is one. Core's grammar takes any text without delimiters as a host (`h;x`,
+ * `h&heartbeat=5`): an adapter checks its hosts with this, after its own cases (IPv6 addresses,
+ * socket paths). `explain` may give a character its own message.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionString } from "@redial/core"
+ *
+ * console.log(ConnectionString.hostNameProblem("db.example.com")) // undefined
+ * console.log(ConnectionString.hostNameProblem("h&heartbeat=5")) // "&" is not allowed (options go after "?")
+ * ```
+ *
+ * @since 0.1.0
+ * @category hosts
+ */
+export const hostNameProblem: (
+  host: string,
+  explain?: (char: string) => string | undefined
+) => string | undefined = hostName.hostNameProblem
+
+/**
+ * A host as it is dialled: a name in another script in its ASCII (punycode) form, `""` when it
+ * has none.
+ *
+ * @since 0.1.0
+ * @category hosts
+ */
+export const hostToAscii: (host: string) => string = hostName.toAscii

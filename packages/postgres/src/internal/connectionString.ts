@@ -27,7 +27,6 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs/promises"
 import * as net from "node:net"
-import * as url from "node:url"
 import type * as PgDriver from "../PgDriver.js"
 import type * as PgPool from "../PgPool.js"
 
@@ -49,18 +48,7 @@ const utf8Length = (text: string): number => Buffer.byteLength(text, "utf8")
 // Hosts
 // ---------------------------------------------------------------------------
 
-const isAscii = (text: string): boolean => {
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) >= 0x80) return false
-  }
-  return true
-}
-
-const isLabelChar = (c: number): boolean =>
-  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 95
-
-/** The host as it is dialled: a name in another script in its ASCII (punycode) form, `""` if it has none. */
-const toAscii = (host: string): string => isAscii(host) ? host : url.domainToASCII(host)
+const toAscii = ConnectionString.hostToAscii
 
 const isSocketDir = (host: string): boolean => host.startsWith("/")
 
@@ -78,27 +66,7 @@ const hostProblem = (host: string): string | undefined => {
     if (!net.isIPv6(address)) return "it is not a valid IPv6 address"
     return percent === -1 || /^[A-Za-z0-9._~-]+$/.test(zone) ? undefined : "its IPv6 zone is not valid"
   }
-  if (host.length > 253) return "it is longer than 253 characters"
-  const ascii = toAscii(host)
-  if (ascii === "") return "it is not a valid internationalized host name"
-  if (/^[0-9.]+$/.test(ascii)) {
-    return net.isIPv4(ascii) ? undefined : "it is not a valid IPv4 address (a host name does not end in a number)"
-  }
-  for (let i = 0; i < ascii.length; i++) {
-    const c = ascii.charCodeAt(i)
-    if (!isLabelChar(c) && c !== 46) {
-      const char = ascii.charAt(i)
-      if (char === "=" || char === "&") return `${JSON.stringify(char)} is not allowed (options go after "?")`
-      return `${JSON.stringify(char)} is not allowed`
-    }
-  }
-  if (ascii.length > 253) return "it is longer than 253 characters"
-  for (const label of ascii.split(".")) {
-    if (label.length === 0) return "it has an empty label (\"..\", or a \".\" at the start or end)"
-    if (label.length > 63) return "a label is longer than 63 characters"
-    if (label.startsWith("-") || label.endsWith("-")) return "a label starts or ends with \"-\""
-  }
-  return undefined
+  return ConnectionString.hostNameProblem(host)
 }
 
 /** The socket's path, as node-postgres builds it (`${host}/.s.PGSQL.${port}`), the directory's trailing "/" dropped. */
