@@ -494,15 +494,9 @@ export const make = (options: PgDriver.Options = {}): Driver.Driver<PgDriver.PgT
     return Effect.raceFirst(query, timer)
   }
 
-  const run = (conn: Conn, operation: PgError["operation"], config: pg.QueryConfig, timed = true) =>
-    submit<pg.QueryResult<PgDriver.Row>>(
-      conn,
-      operation,
-      (callback) => void conn.client.query(config, (error, result) => callback(error ?? undefined, result)),
-      timed
-    )
-
-  const simple = (conn: Conn, operation: PgError["operation"], text: string) => run(conn, operation, { text }, false)
+  /** A statement of the driver's own (BEGIN, COMMIT, a ping…): the simple protocol, no queryTimeout. */
+  const simple = (conn: Conn, operation: PgError["operation"], text: string) =>
+    submit<pg.QueryResult<PgDriver.Row>>(conn, operation, (callback) => void conn.client.query(text, callback), false)
 
   const asConn = (connection: PgDriver.PgConnection): Conn => connection as Conn
 

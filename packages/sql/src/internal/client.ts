@@ -124,8 +124,8 @@ class ConnectionImpl implements Connection {
   }
 
   executeUnprepared(sql: string, params: ReadonlyArray<unknown>, transformRows: Transform) {
-    const rows = this.execute(sql, params, transformRows)
     if (isCommit(sql)) return Effect.tapError(this.commit(sql, params), markCommitFailure)
+    const rows = this.execute(sql, params, transformRows)
     // @effect/sql's withTransaction dies when its ROLLBACK (or ROLLBACK TO SAVEPOINT) fails: on a
     // connection that broke during the transaction there is nothing to roll back (the server
     // aborts the transaction when the connection closes, and the pool has taken it out of
