@@ -143,3 +143,30 @@ export const rowTable = (title: string, rows: ReadonlyArray<Row>): string => {
     samples.length > 0 ? ["Samples (one per round):", "", ...samples] : []
   )
 }
+
+/** Operations per second, and this process's CPU time (user + system) per operation in µs. */
+export interface Measured {
+  readonly perSecond: number
+  readonly cpu: number
+}
+
+/** Runs `loops` for `warmupMs` (not counted), then, after a full GC, for `measureMs`: what one cell measures. */
+export const measureLoops = async (
+  loops: Loops,
+  concurrency: number,
+  warmupMs: number,
+  measureMs: number
+): Promise<Measured> => {
+  await loops(concurrency, performance.now() + warmupMs)
+  collect()
+  const cpu = process.cpuUsage()
+  const start = performance.now()
+  const operations = await loops(concurrency, start + measureMs)
+  const seconds = (performance.now() - start) / 1000
+  const used = process.cpuUsage(cpu)
+  return { perSecond: operations / seconds, cpu: (used.user + used.system) / operations }
+}
+
+/** (max − min) / 2 against the median, in %. */
+export const spread = (values: ReadonlyArray<number>): string =>
+  values.length < 2 ? "" : `±${fixed(((Math.max(...values) - Math.min(...values)) / 2 / median(values)) * 100, 0)} %`

@@ -15,7 +15,8 @@
  * CPU µs/query is this process's user + system time per query: the client alone, the server is
  * other processes. On a shared machine it is the steadier measure of a client's own cost.
  */
-import { collect, fixed, list, median, met, order, table, thousands } from "../../../bench/report.js"
+import type { Measured } from "../../../bench/report.js"
+import { fixed, list, measureLoops, median, met, order, spread, table, thousands } from "../../../bench/report.js"
 import * as Contenders from "./contenders.js"
 
 export const SIZE = 10
@@ -27,39 +28,21 @@ export const CONCURRENCY: ReadonlyArray<number> = [1, 16, 64]
 const PG_POOL_TARGET = 0.95
 const SQL_PG_TARGET = 1
 
-export interface Measured {
-  readonly perSecond: number
-  /** CPU time (user + system) of this process per query, in µs. */
-  readonly cpu: number
-}
+export type { Measured }
 
-/** Queries/s and CPU per query of `c` loops of `query`: `warmupMs` not counted, a full GC, then `measureMs`. */
-export const measure = async (
+/** Operations/s and CPU per operation of a contender's loops of `query` (see `measureLoops`). */
+export const measure = (
   contender: Contenders.Contender,
   query: Contenders.QueryName,
   concurrency: number,
   warmupMs: number,
   measureMs: number
-): Promise<Measured> => {
-  const loops = contender.loops(query)
-  await loops(concurrency, performance.now() + warmupMs)
-  collect()
-  const cpu = process.cpuUsage()
-  const start = performance.now()
-  const queries = await loops(concurrency, start + measureMs)
-  const seconds = (performance.now() - start) / 1000
-  const used = process.cpuUsage(cpu)
-  return { perSecond: queries / seconds, cpu: (used.user + used.system) / queries }
-}
+): Promise<Measured> => measureLoops(contender.loops(query), concurrency, warmupMs, measureMs)
 
 const key = (name: Contenders.Name, query: Contenders.QueryName, concurrency: number) =>
   `${name}|${query}|${concurrency}`
 
 type Samples = Map<string, Array<Measured>>
-
-/** (max − min) / 2 against the median, in %. */
-export const spread = (values: ReadonlyArray<number>): string =>
-  values.length < 2 ? "" : `±${fixed(((Math.max(...values) - Math.min(...values)) / 2 / median(values)) * 100, 0)} %`
 
 const round = async (
   r: number,

@@ -15,7 +15,8 @@
  * CPU µs per operation is this process's user + system time per operation: the client alone (the
  * server is other processes), the steadier measure on a shared machine.
  */
-import { collect, fixed, list, median, met, order, table, thousands } from "../../../bench/report.js"
+import type { Measured } from "../../../bench/report.js"
+import { fixed, list, measureLoops, median, met, order, spread, table, thousands } from "../../../bench/report.js"
 import * as Contenders from "./contenders.js"
 
 export const SIZE = 10
@@ -26,34 +27,16 @@ export const CONCURRENCY: ReadonlyArray<number> = [1, 16, 64]
 /** redial ≥ TARGET × @effect/sql-pg, at every concurrency. */
 const TARGET = 1
 
-export interface Measured {
-  readonly perSecond: number
-  /** CPU time (user + system) of this process per operation, in µs. */
-  readonly cpu: number
-}
+export type { Measured }
 
-/** Operations/s and CPU per operation of `c` loops of `work`: `warmupMs` not counted, a full GC, then `measureMs`. */
-export const measure = async (
+/** Operations/s and CPU per operation of a contender's loops of `work` (see `measureLoops`). */
+export const measure = (
   contender: Contenders.Contender,
   work: Contenders.WorkName,
   concurrency: number,
   warmupMs: number,
   measureMs: number
-): Promise<Measured> => {
-  const loops = contender.loops(work)
-  await loops(concurrency, performance.now() + warmupMs)
-  collect()
-  const cpu = process.cpuUsage()
-  const start = performance.now()
-  const operations = await loops(concurrency, start + measureMs)
-  const seconds = (performance.now() - start) / 1000
-  const used = process.cpuUsage(cpu)
-  return { perSecond: operations / seconds, cpu: (used.user + used.system) / operations }
-}
-
-/** (max − min) / 2 against the median, in %. */
-export const spread = (values: ReadonlyArray<number>): string =>
-  values.length < 2 ? "" : `±${fixed(((Math.max(...values) - Math.min(...values)) / 2 / median(values)) * 100, 0)} %`
+): Promise<Measured> => measureLoops(contender.loops(work), concurrency, warmupMs, measureMs)
 
 const key = (name: Contenders.Name, work: Contenders.WorkName, concurrency: number) => `${name}|${work}|${concurrency}`
 
