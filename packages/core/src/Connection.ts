@@ -162,6 +162,14 @@ export interface Options<A, E, R, C = void> {
    */
   readonly isFatal?: ((error: E | Timeout) => boolean) | undefined
   /**
+   * Losses for which reconnecting cannot help: asked about the cause a live connection was
+   * dropped with (what `lost` returned or failed with, the `invalidate` cause, the health check's
+   * error). When it says so the connection closes with reason `FatalError` (its `error` carrying
+   * that cause) instead of reconnecting, e.g. a WebSocket the server closed with 1008 (policy
+   * violation) or 4001 (unauthorised). Default: no loss is fatal.
+   */
+  readonly isFatalLoss?: ((cause: unknown) => boolean) | undefined
+  /**
    * Runs once on every new connection before anyone can use it (DBConnection's
    * `after_connect`): set up a session, declare queues… A failure drops the connection and
    * counts as a failed attempt.

@@ -265,6 +265,27 @@ describe("Connection", () => {
         expect((yield* Effect.flip(conn.get))._tag).toBe("Closed")
       }))
 
+    it.scoped("isFatalLoss: a loss it accepts closes with FatalError, one it refuses reconnects at once", () =>
+      Effect.gen(function*() {
+        const { conn, connector } = yield* setup([], {
+          minUptime: 0,
+          isFatalLoss: (cause) => cause === "policy violation"
+        })
+        const first = yield* conn.await()
+        // an ordinary loss: reconnected at once, without a policy step
+        yield* connector.lose("reset")
+        const second = yield* conn.awaitNext(first)
+        expect(yield* connector.attempts).toBe(2)
+        // a fatal one: closed, never reconnected
+        yield* connector.lose("policy violation")
+        const error = yield* Effect.flip(conn.awaitNext(second))
+        expect(error).toMatchObject({ _tag: "Closed", reason: "FatalError" })
+        expect((error as Closed).error?.cause).toBe("policy violation")
+        yield* TestClock.adjust("1 minute")
+        expect(yield* connector.attempts).toBe(2)
+        expect(yield* connector.released).toBe(2)
+      }))
+
     it.scoped("a defect in acquire is fatal", () =>
       Effect.gen(function*() {
         const { conn } = yield* setup([TestConnector.die(new Error("driver bug"))])

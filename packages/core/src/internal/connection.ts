@@ -84,6 +84,7 @@ interface Resolved<A, E, R, C> {
   readonly minUptime: number
   readonly autoConnect: boolean
   readonly isFatal: (error: E | Timeout) => boolean
+  readonly isFatalLoss: (cause: unknown) => boolean
   readonly healthCheck:
     | {
       readonly interval: Duration.Duration
@@ -131,6 +132,7 @@ const resolve = <A, E, R, C>(
         minUptime: Duration.toMillis(settings.minUptime),
         autoConnect: options.autoConnect ?? true,
         isFatal: options.isFatal ?? (() => false),
+        isFatalLoss: options.isFatalLoss ?? (() => false),
         healthCheck: health && settings.healthCheck
           ? {
             interval: settings.healthCheck.interval,
@@ -289,6 +291,8 @@ export function make<A, E = never, R = never, C = void>(
       const attempt = lasted ? 1 : current.attempt
       const error = new ConnectFailed({ connection: name, attempt, cause: drop.cause })
       const policyState = lasted ? opts.policy.initial : machine.state.policy
+      // A loss no reconnect can mend (a WebSocket closed with "policy violation"): no policy step.
+      if (opts.isFatalLoss(drop.cause)) return Effect.succeed(closedState("FatalError", error))
       // The policy's input is the connect error; for a drop it is the cause the drop was reported with.
       return Effect.map(
         reconnect.step(opts.policy, now, drop.cause as E | Timeout, policyState),
