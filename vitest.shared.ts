@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url"
 import type { ViteUserConfig } from "vitest/config"
 
 const root = path.dirname(fileURLToPath(import.meta.url))
-const packages = ["core", "testing", "grpc", "pool", "amqp", "postgres", "sql"]
+const packages = ["core", "testing", "grpc", "pool", "amqp", "postgres", "sql", "socket"]
 
 /**
  * Tests run against the TypeScript sources of every workspace package, so

@@ -2,7 +2,7 @@ import { defineWorkspace, mergeConfig } from "vitest/config"
 import { shared } from "./vitest.shared.js"
 
 export default defineWorkspace([
-  ...["core", "testing", "grpc", "pool", "amqp", "postgres", "sql"].map((name) =>
+  ...["core", "testing", "grpc", "pool", "amqp", "postgres", "sql", "socket"].map((name) =>
     mergeConfig(shared, {
       root: `./packages/${name}`,
       test: { name }

@@ -230,7 +230,8 @@ export class NotConnected extends RedialError("NotConnected")<{
  * - `ping`: an idle ping;
  * - `call`: a call (e.g. a gRPC call, its method path in `detail`) ran past its deadline;
  * - `confirm`: a published message was not confirmed by the broker in time (AMQP);
- * - `disconnect`: closing a connection.
+ * - `disconnect`: closing a connection;
+ * - `write`: a write waited in a buffer (e.g. while a socket was down) past its timeout.
  *
  * @since 0.1.0
  * @category models
@@ -246,6 +247,7 @@ export type TimeoutOperation =
   | "call"
   | "confirm"
   | "disconnect"
+  | "write"
 
 /**
  * An operation did not finish in time: `operation` says which, `duration` how long it was
@@ -312,6 +314,8 @@ const timeoutText = (self: Timeout, after: string, more: string): string => {
       return `${connection}: publish not confirmed by the broker within ${after}${more}.`
     case "disconnect":
       return `${connection}: disconnect timed out after ${after}${more}.`
+    case "write":
+      return `${connection}: write not handed to a socket within ${after}${more}; it was not sent.`
   }
 }
 

@@ -1,0 +1,162 @@
+/**
+ * The read side of a resilient socket: what the live sockets received, in order, with a marker
+ * at the start of each connection, for the socket's one reader (`messages` / `events`).
+ *
+ * - Bounded by pausing the socket, not by dropping: past `capacity` data items the live socket is
+ *   paused (TCP then holds the peer back); it resumes once the reader has taken the buffer down to
+ *   half. Markers do not count, and cannot pile up: a `Connected` marker with no data after it is
+ *   replaced by the next one (which then reports both connections' unsent bytes).
+ * - When the socket closes for good an `End` item is put last: the reader gets what came before,
+ *   then `Closed`.
+ *
+ * @internal
+ */
+import type { Closed } from "@redial/core"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+
+/** The marker at the start of each connection. @internal */
+export class ConnectedMarker {
+  readonly _tag = "Connected"
+  constructor(
+    readonly connection: number,
+    /** Connections before this one whose end the reader has not seen yet (with no data of theirs). */
+    readonly skipped: number,
+    /** Bytes handed to the previous connection(s) that were still in its own buffer when it ended. */
+    readonly unsent: number
+  ) {}
+}
+
+class EndMarker {
+  constructor(readonly error: Closed) {}
+}
+
+/** Pauses and resumes the live socket's reading. @internal */
+export interface Source {
+  readonly pause: () => void
+  readonly resume: () => void
+}
+
+/** @internal */
+export type Item<In> = In | ConnectedMarker
+
+/** The most items one take returns. */
+const CHUNK = 4096
+
+/** @internal */
+export class Inbox<In> {
+  private items: Array<In | ConnectedMarker | EndMarker> = []
+  private head = 0
+  /** Data items buffered (markers not counted). */
+  private data = 0
+  private readers: Array<(chunk: Chunk.Chunk<Item<In>> | Closed) => void> = []
+  private source: Source | undefined = undefined
+  private paused = false
+
+  constructor(readonly capacity: number) {}
+
+  get size(): number {
+    return this.data
+  }
+
+  /** A new connection: reads come from `source` from now on, after a `Connected` marker. */
+  connected(connection: number, source: Source, unsent: number): void {
+    this.source = source
+    this.paused = false
+    const last = this.items.length > this.head ? this.items[this.items.length - 1] : undefined
+    if (last instanceof ConnectedMarker) {
+      this.items[this.items.length - 1] = new ConnectedMarker(connection, last.skipped + 1, last.unsent + unsent)
+    } else {
+      this.push(new ConnectedMarker(connection, 0, unsent))
+    }
+    if (this.data >= this.capacity) this.pauseSource()
+  }
+
+  /** The live connection's source is gone. */
+  disconnected(source: Source): void {
+    if (this.source === source) {
+      this.source = undefined
+      this.paused = false
+    }
+  }
+
+  readonly offer = (data: In): void => {
+    this.data++
+    this.push(data)
+    if (this.data >= this.capacity) this.pauseSource()
+  }
+
+  /** The socket closed for good: the reader fails with `error` after what is buffered. */
+  end(error: Closed): void {
+    this.push(new EndMarker(error))
+  }
+
+  private push(item: In | ConnectedMarker | EndMarker): void {
+    const reader = this.readers.shift()
+    if (reader !== undefined && this.items.length === this.head) {
+      // A reader is waiting on an empty buffer: hand it over.
+      if (item instanceof EndMarker) return reader(item.error)
+      if (!(item instanceof ConnectedMarker)) this.data--
+      return reader(Chunk.of(item))
+    }
+    if (reader !== undefined) this.readers.unshift(reader)
+    this.items.push(item)
+  }
+
+  private pauseSource(): void {
+    if (!this.paused && this.source) {
+      this.paused = true
+      this.source.pause()
+    }
+  }
+
+  /** Takes up to CHUNK items, waiting for one when empty. */
+  readonly take: Effect.Effect<Chunk.Chunk<Item<In>>, Closed> = Effect.suspend(() => {
+    if (this.items.length > this.head) {
+      const taken = this.takeNow()
+      return Array.isArray(taken) ? Effect.succeed(Chunk.unsafeFromArray(taken)) : Effect.fail(taken)
+    }
+    return Effect.async<Chunk.Chunk<Item<In>>, Closed>((resume) => {
+      const reader = (chunk: Chunk.Chunk<Item<In>> | Closed) =>
+        resume(Chunk.isChunk(chunk) ? Effect.succeed(chunk) : Effect.fail(chunk))
+      this.readers.push(reader)
+      return Effect.sync(() => {
+        const i = this.readers.indexOf(reader)
+        if (i >= 0) this.readers.splice(i, 1)
+      })
+    })
+  })
+
+  private takeNow(): Array<Item<In>> | Closed {
+    const first = this.items[this.head]
+    if (first instanceof EndMarker) {
+      this.items[this.head++] = undefined as never
+      this.compact()
+      return first.error
+    }
+    const out: Array<Item<In>> = []
+    while (this.head < this.items.length && out.length < CHUNK) {
+      const item = this.items[this.head]
+      if (item instanceof EndMarker) break
+      this.items[this.head++] = undefined as never
+      if (!(item instanceof ConnectedMarker)) this.data--
+      out.push(item as Item<In>)
+    }
+    this.compact()
+    if (this.paused && this.data <= this.capacity / 2 && this.source) {
+      this.paused = false
+      this.source.resume()
+    }
+    return out
+  }
+
+  private compact(): void {
+    if (this.head === this.items.length) {
+      this.items = []
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+  }
+}
