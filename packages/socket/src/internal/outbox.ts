@@ -29,6 +29,7 @@ import type { Closed } from "@redial/core"
 import { Timeout } from "@redial/core"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import { BufferFull } from "../SocketError.js"
 
 /**
@@ -40,6 +41,23 @@ import { BufferFull } from "../SocketError.js"
 export const Sent = { Ok: 0, Congested: 1, Dead: 2 } as const
 /** @internal */
 export type Sent = typeof Sent[keyof typeof Sent]
+
+/**
+ * The outbox's counters, tagged with the socket's name. Writes sent straight to a socket are not
+ * counted (that path stays free of them); what is buffered now is `pending`.
+ *
+ * @internal
+ */
+export const metrics = {
+  buffered: Metric.counter("redial_socket_writes_buffered_total", {
+    description: "Writes that waited in a socket's buffer (down, or congested)",
+    incremental: true
+  }),
+  rejected: Metric.counter("redial_socket_writes_rejected_total", {
+    description: "Buffered writes that failed unsent: BufferFull (fail, dropOldest) or their write timeout",
+    incremental: true
+  })
+}
 
 /** One live socket, as the outbox sees it. @internal */
 export interface Sink {
@@ -129,12 +147,17 @@ export class Outbox {
   private state: State = { _tag: "Down" }
   private readonly queued = new List()
   private readonly waiting = new List()
+  private readonly buffered: Metric.Metric.Counter<number>
+  private readonly rejected: Metric.Metric.Counter<number>
 
   constructor(
     readonly name: string,
     readonly limits: Limits,
     readonly timeout: Duration.Duration | undefined
-  ) {}
+  ) {
+    this.buffered = Metric.tagged(metrics.buffered, "socket", name)
+    this.rejected = Metric.tagged(metrics.rejected, "socket", name)
+  }
 
   /** What is buffered now: queued writes and their bytes (suspended writers not counted). */
   get pending(): { readonly writes: number; readonly bytes: number; readonly waiting: number } {
@@ -205,10 +228,14 @@ export class Outbox {
       return Effect.sync(() => this.leave(entry))
     })
     const timeout = this.timeout
-    return timeout === undefined ? wait : Effect.timeoutFail(wait, {
+    const bounded = timeout === undefined ? wait : Effect.timeoutFail(wait, {
       duration: timeout,
       onTimeout: () => new Timeout({ connection: this.name, operation: "write", duration: timeout, kind: "Connection" })
     })
+    return Metric.increment(this.buffered).pipe(
+      Effect.zipRight(bounded),
+      Effect.tapError((error) => error._tag === "Closed" ? Effect.void : Metric.increment(this.rejected))
+    )
   }
 
   /** Puts a new entry in the queue, or applies the overflow policy. Returns the error to fail with. */

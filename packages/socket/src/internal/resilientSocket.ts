@@ -429,7 +429,7 @@ const netTransport = (name: string, connect: Net.NetConnectOpts, closeTimeout: D
           (conn) =>
             Effect.suspend(() => {
               if (conn.destroyed) return Effect.void
-              if (live.dead || closeTimeout.value._tag === "Millis" && closeTimeout.value.millis === 0) {
+              if (live.dead || Duration.toMillis(closeTimeout) === 0) {
                 conn.destroy()
                 return Effect.void
               }
