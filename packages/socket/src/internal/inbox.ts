@@ -52,6 +52,8 @@ export class Inbox<In> {
   private readers: Array<(chunk: Chunk.Chunk<Item<In>> | Closed) => void> = []
   private source: Source | undefined = undefined
   private paused = false
+  /** `end` was called and no connection came since: a second `end` adds nothing. */
+  private ended = false
 
   constructor(readonly capacity: number) {}
 
@@ -61,6 +63,7 @@ export class Inbox<In> {
 
   /** A new connection: reads come from `source` from now on, after a `Connected` marker. */
   connected(connection: number, source: Source, unsent: number): void {
+    this.ended = false
     this.source = source
     this.paused = false
     const last = this.items.length > this.head ? this.items[this.items.length - 1] : undefined
@@ -88,7 +91,16 @@ export class Inbox<In> {
 
   /** The socket closed for good: the reader fails with `error` after what is buffered. */
   end(error: Closed): void {
+    if (this.ended) return
+    this.ended = true
     this.push(new EndMarker(error))
+  }
+
+  /** Started again after `end` (`connect`): an `End` the reader has not reached yet is taken back. */
+  reopen(): void {
+    if (!this.ended) return
+    this.ended = false
+    if (this.items.length > this.head && this.items[this.items.length - 1] instanceof EndMarker) this.items.pop()
   }
 
   private push(item: In | ConnectedMarker | EndMarker): void {

@@ -282,7 +282,7 @@ export class Outbox {
     const list = entry.list
     if (list === undefined) return
     list.remove(entry)
-    if (list === this.queued) this.admitWaiting()
+    this.admitWaiting()
   }
 
   /** Moves suspended writers into the queue while there is room, oldest first. */

@@ -241,6 +241,7 @@ const make = <In, Raw>(
         inbox.end(error)
       } else {
         outbox.reopen()
+        inbox.reopen()
       }
     }
     yield* Effect.addFinalizer(() => Effect.sync(() => onStatus(Connection.Status.Closed({ reason: "ScopeClosed" }))))
@@ -306,10 +307,10 @@ const make = <In, Raw>(
       }
     })
 
-    yield* connection.changes.pipe(
-      Stream.runForEach((status) => Effect.sync(() => onStatus(status))),
-      Effect.forkScoped
-    )
+    // Acts on the status as it is when the change is seen, never on a stale one (this fiber may
+    // lag behind: a late "Connected" must not reopen an outbox that `close` has since closed).
+    const current = Effect.flatMap(connection.status, (status) => Effect.sync(() => onStatus(status)))
+    yield* connection.changes.pipe(Stream.runForEach(() => current), Effect.forkScoped)
 
     const events: Stream.Stream<ResilientSocket.Event<In>, Closed> = Stream.repeatEffectChunk(
       Effect.map(inbox.take, Chunk.map(toEvent))
@@ -324,10 +325,7 @@ const make = <In, Raw>(
       await: connection.await as ResilientSocket.ResilientSocket<In, Raw>["await"],
       status: connection.status,
       changes: connection.changes,
-      close: Effect.zipRight(
-        connection.close,
-        Effect.flatMap(connection.status, (s) => Effect.sync(() => onStatus(s)))
-      ),
+      close: Effect.zipRight(connection.close, current),
       connect: Effect.zipRight(Effect.sync(() => outbox.reopen()), connection.connect),
       write: outbox.write,
       messages,
