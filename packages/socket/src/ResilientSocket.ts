@@ -56,9 +56,11 @@
  * @since 0.1.0
  */
 import type { Closed, Connection, InvalidOption, NotConnected, Timeout } from "@redial/core"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
@@ -408,3 +410,56 @@ export const layerWebSocket = <I>(
   url: string | Redacted.Redacted<string> | Effect.Effect<string | Redacted.Redacted<string>>,
   options?: WebSocketOptions
 ): Layer.Layer<I, InvalidOption | Timeout | Closed> => Layer.scoped(tag, makeWebSocket(url, options))
+
+/**
+ * `makeNet` as a layer whose options (all of them, or only some: `Config.all({ host, port })`
+ * merged with the rest by `Config.map`) are read from a `Config`.
+ *
+ * @example
+ * ```ts
+ * import { ResilientSocket } from "@redial/socket"
+ * import { Config, ConfigProvider, Context, Effect, Layer } from "effect"
+ * import type * as net from "node:net"
+ *
+ * class Cache extends Context.Tag("Cache")<Cache, ResilientSocket.ResilientSocket<Uint8Array, net.Socket>>() {}
+ *
+ * const CacheLive = ResilientSocket.layerNetConfig(
+ *   Cache,
+ *   Config.all({ host: Config.string("CACHE_HOST"), port: Config.port("CACHE_PORT") }).pipe(
+ *     Config.map((address) => ({ ...address, name: "cache", autoConnect: false }))
+ *   )
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const cache = yield* Cache
+ *   return (yield* cache.status)._tag // "Idle"
+ * }).pipe(
+ *   Effect.provide(CacheLive),
+ *   Effect.withConfigProvider(ConfigProvider.fromJson({ CACHE_HOST: "127.0.0.1", CACHE_PORT: 6379 }))
+ * )
+ *
+ * Effect.runPromise(program).then(console.log)
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerNetConfig = <I>(
+  tag: Context.Tag<I, ResilientSocket<Uint8Array, Net.Socket>>,
+  config: Config.Config<NetOptions>
+): Layer.Layer<I, InvalidOption | Timeout | Closed | ConfigError.ConfigError> =>
+  Layer.scoped(tag, Effect.flatMap(config, makeNet))
+
+/**
+ * `makeWebSocket` as a layer whose URL is read from a `Config` (use `Config.redacted` for a URL
+ * with a token: it stays redacted).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWebSocketConfig = <I>(
+  tag: Context.Tag<I, ResilientSocket<Uint8Array | string, globalThis.WebSocket>>,
+  url: Config.Config<string | Redacted.Redacted<string>>,
+  options?: WebSocketOptions
+): Layer.Layer<I, InvalidOption | Timeout | Closed | ConfigError.ConfigError> =>
+  Layer.scoped(tag, Effect.flatMap(url, (url) => makeWebSocket(url, options)))
