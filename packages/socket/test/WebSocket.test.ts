@@ -42,7 +42,7 @@ describe("WebSocket: frames and markers", () => {
       })
       yield* socket.write("héllo")
       yield* socket.write(new Uint8Array([0, 1, 2, 255]))
-      const events = [...yield* socket.events.pipe(Stream.take(3), Stream.runCollect)]
+      const events = [...yield* socket.events.pipe(Stream.take(3), Stream.runCollect, Effect.timeout("5 seconds"))]
       expect(events[0]).toEqual({ _tag: "Connected", connection: 1, skipped: 0, unsent: 0 })
       expect(events[1]).toEqual({ _tag: "Data", data: "héllo" })
       const binary = events[2]
@@ -74,7 +74,7 @@ describe("WebSocket: frames and markers", () => {
       yield* server.until((s) => s.accepted === 2)
       yield* socket.write("three")
       yield* socket.write(new Uint8Array([4]))
-      const messages = [...yield* Fiber.join(reader)]
+      const messages = [...yield* Fiber.join(reader).pipe(Effect.timeout("5 seconds"))]
       expect(messages.slice(0, 3)).toEqual(["one", "two", "three"])
       expect(Array.from(messages[3] as Uint8Array)).toEqual([4])
     }))
