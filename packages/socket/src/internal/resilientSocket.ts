@@ -400,7 +400,13 @@ const waitFor = (
     const f = () => resume(Effect.void)
     emitter.once(event, f)
     return Effect.sync(() => emitter.off(event, f))
-  }).pipe(Effect.timeoutOption(timeout), Effect.ensuring(Effect.sync(after)), Effect.asVoid)
+  }).pipe(
+    // it runs in a release, which is uninterruptible: the wait itself must be, or no timeout cuts it
+    Effect.interruptible,
+    Effect.timeoutOption(timeout),
+    Effect.ensuring(Effect.sync(after)),
+    Effect.asVoid
+  )
 
 const netTransport = (name: string, connect: Net.NetConnectOpts, closeTimeout: Duration.Duration) => {
   const transport: Transport<Uint8Array, Net.Socket> = {
