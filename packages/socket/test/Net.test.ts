@@ -377,3 +377,26 @@ describe("makeNet: ping with isPong", () => {
       expect((yield* server.snapshot).accepted).toBe(1)
     }).pipe(quiet))
 })
+
+describe("makeNet: ping while the reader is behind", () => {
+  it.scopedLive("a live connection paused because the reader is behind (readBuffer) is not dropped by the ping timeout", () =>
+    Effect.gen(function*() {
+      // answers every ping; nobody reads messages, so the answers fill the read buffer
+      const server = yield* echoServer()
+      const socket = yield* ResilientSocket.makeNet({
+        name: "slow-reader",
+        host: server.host,
+        port: server.port,
+        readBuffer: 4,
+        minUptime: "1 hour",
+        policy: Reconnect.fixed("50 millis"),
+        ping: { interval: "50 millis", timeout: "200 millis", message: "ping\n" }
+      })
+      const statuses = yield* recordStatuses(socket)
+      const { raw } = yield* socket.await({ timeout: "5 seconds" })
+      yield* waitUntil(() => raw.isPaused())
+      yield* Effect.sleep("1 second") // five ping timeouts
+      expect((yield* statuses.all).filter((s) => s._tag === "Backoff").map(causeOf)).toEqual([])
+      expect((yield* socket.get).id).toBe(1)
+    }).pipe(quiet))
+})
