@@ -75,6 +75,11 @@ export class Inbox<In> {
     if (this.data >= this.capacity) this.pauseSource()
   }
 
+  /** Whether `source` is paused now because the reader is behind. */
+  isPausing(source: Source): boolean {
+    return this.paused && this.source === source
+  }
+
   /** The live connection's source is gone. */
   disconnected(source: Source): void {
     if (this.source === source) {

@@ -251,6 +251,9 @@ const make = <In, Raw>(
     const pingFrame = transport.pingFrame
     const check = (live: Live<In, Raw>): Effect.Effect<void, Timeout> =>
       Effect.suspend(() => {
+        // Paused because the reader is behind: an answer would wait unread in the socket, so no
+        // ping can tell anything now (the reader's pace, not the peer, holds the data back).
+        if (live.source !== undefined && inbox.isPausing(live.source)) return Effect.void
         const answer = live.nextSignOfLife
         if (pingMessage !== undefined) live.sink?.send(pingMessage)
         else pingFrame?.(live.raw, live.pong)
@@ -413,7 +416,9 @@ const netTransport = (name: string, connect: Net.NetConnectOpts, closeTimeout: D
     socket: (live) =>
       NodeSocket.fromDuplex(
         Effect.acquireRelease(
-          Effect.async<Net.Socket, Socket.SocketError>((resume) => {
+          // acquireRelease's acquire is uninterruptible: the connect must not be, or the connect
+          // timeout cannot end one that never completes (a lookup that never answers).
+          Effect.interruptible(Effect.async<Net.Socket, Socket.SocketError>((resume) => {
             const conn = Net.createConnection(connect)
             const onError = (cause: Error) =>
               resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause })))
@@ -429,7 +434,7 @@ const netTransport = (name: string, connect: Net.NetConnectOpts, closeTimeout: D
               conn.on("error", noop)
               conn.destroy()
             })
-          }),
+          })),
           (conn) =>
             Effect.suspend(() => {
               if (conn.destroyed) return Effect.void
