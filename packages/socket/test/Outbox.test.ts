@@ -425,7 +425,7 @@ describe("Outbox: close and reopen", () => {
 type Op =
   | { readonly _tag: "write"; readonly pad: number }
   | { readonly _tag: "interrupt"; readonly index: number }
-  | { readonly _tag: "attach" }
+  | { readonly _tag: "attach"; readonly dieAfter: number | undefined }
   | { readonly _tag: "detach" }
   | { readonly _tag: "congest" }
   | { readonly _tag: "kill" }
@@ -438,7 +438,13 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   // now and then a write too large for the buffer
   { arbitrary: fc.constant({ _tag: "write", pad: 30 } as const), weight: 1 },
   { arbitrary: fc.nat(40).map((index) => ({ _tag: "interrupt", index } as const)), weight: 3 },
-  { arbitrary: fc.constant({ _tag: "attach" } as const), weight: 1 },
+  // a socket that dies after taking a few writes, now and then: while the buffer is handed to it
+  {
+    arbitrary: fc.option(fc.nat(3), { nil: undefined, freq: 2 }).map((
+      dieAfter
+    ) => ({ _tag: "attach", dieAfter } as const)),
+    weight: 1
+  },
   { arbitrary: fc.constant({ _tag: "detach" } as const), weight: 1 },
   { arbitrary: fc.constant({ _tag: "congest" } as const), weight: 2 },
   { arbitrary: fc.constant({ _tag: "kill" } as const), weight: 1 },
@@ -527,7 +533,7 @@ const runOps = (overflow: Overflow, timeout: Duration.DurationInput | undefined,
           break
         }
         case "attach":
-          sink = new FakeSink(log)
+          sink = step.dieAfter === undefined ? new FakeSink(log) : dyingAfter(step.dieAfter, log)
           outbox.attach(sink)
           break
         case "detach":
@@ -576,7 +582,7 @@ describe("Outbox: property", () => {
         }: random writes, interrupts and socket events keep order, resolve every write once, and pending matches the unresolved`,
         [fc.array(op, { minLength: 1, maxLength: 80 })],
         ([ops]) => runOps(overflow, timeout, ops),
-        { fastCheck: { numRuns: 150 } }
+        { timeout: 120_000, fastCheck: { numRuns: 150 } }
       )
     }
   }
