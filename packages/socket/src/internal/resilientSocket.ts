@@ -25,6 +25,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
@@ -35,7 +36,7 @@ import * as Net from "node:net"
 import WebSocket from "ws"
 import type * as ResilientSocket from "../ResilientSocket.js"
 import { SocketError } from "../SocketError.js"
-import { ConnectedMarker, Inbox, type Item, type Source } from "./inbox.js"
+import { ConnectedMarker, type Handler, Inbox, type Item, type Source } from "./inbox.js"
 import { Outbox, Sent, type Sink } from "./outbox.js"
 
 // --- options ------------------------------------------------------------------------------------
@@ -318,9 +319,40 @@ const make = <In, Raw>(
     const events: Stream.Stream<ResilientSocket.Event<In>, Closed> = Stream.repeatEffectChunk(
       Effect.map(inbox.take, Chunk.map(toEvent))
     )
-    const messages: Stream.Stream<In, Closed> = Stream.repeatEffectChunk(
-      Effect.map(inbox.take, (chunk) => Chunk.filter(chunk, isData) as Chunk.Chunk<In>)
-    )
+    const messages: Stream.Stream<In, Closed> = Stream.repeatEffectChunk(inbox.takeData)
+
+    const run = <E, R>(
+      handler: (data: In) => Effect.Effect<unknown, E, R> | void,
+      runOptions?: { readonly onConnected?: ((marker: ResilientSocket.Connected) => void) | undefined }
+    ): Effect.Effect<never, Closed | E, R> =>
+      Effect.scoped(Effect.gen(function*() {
+        const fibers = yield* FiberSet.make<unknown, Closed | E>()
+        const runFork = yield* FiberSet.runtime(fibers)<R>()
+        const fail = (exit: Exit.Exit<never, Closed | E>) => Deferred.unsafeDone(fibers.deferred, exit)
+        const onConnected = runOptions?.onConnected
+        // Called from the socket's event handlers: a throw must end this run, not the process.
+        const guarded = <A>(f: (a: A) => void) => (a: A) => {
+          try {
+            f(a)
+          } catch (defect) {
+            fail(Exit.die(defect))
+          }
+        }
+        const attached: Handler<In> = {
+          data: guarded((data: In) => {
+            const effect = handler(data)
+            if (effect !== undefined) runFork(effect)
+          }),
+          connected: guarded((marker: ConnectedMarker) => onConnected?.(toConnected(marker))),
+          end: (error) => fail(Exit.fail(error))
+        }
+        yield* Effect.acquireRelease(
+          Effect.sync(() => inbox.attach(attached)),
+          () => Effect.sync(() => inbox.detach(attached))
+        )
+        yield* FiberSet.join(fibers)
+        return yield* Effect.never
+      }))
 
     const socket: ResilientSocket.ResilientSocket<In, Raw> = {
       name,
@@ -333,17 +365,21 @@ const make = <In, Raw>(
       write: outbox.write,
       messages,
       events,
+      run,
       pending: Effect.sync(() => outbox.pending)
     }
     return socket
   })
 
-const isData = <In>(item: Item<In>): item is In => !(item instanceof ConnectedMarker)
+const toConnected = (marker: ConnectedMarker): ResilientSocket.Connected => ({
+  _tag: "Connected",
+  connection: marker.connection,
+  skipped: marker.skipped,
+  unsent: marker.unsent
+})
 
 const toEvent = <In>(item: Item<In>): ResilientSocket.Event<In> =>
-  item instanceof ConnectedMarker
-    ? { _tag: "Connected", connection: item.connection, skipped: item.skipped, unsent: item.unsent }
-    : { _tag: "Data", data: item }
+  item instanceof ConnectedMarker ? toConnected(item) : { _tag: "Data", data: item }
 
 // --- TCP ------------------------------------------------------------------------------------------
 
