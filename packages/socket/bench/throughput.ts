@@ -15,6 +15,8 @@
  * - WebSocket, bare platform: `Socket.makeWebSocket` with `Socket.WebSocketConstructor` provided
  *   with `ws`'s WebSocket, `run` and `writer` as for TCP (its write completes at `send`);
  * - WebSocket, redial: `ResilientSocket.makeWebSocket` (`ws` underneath), as for TCP;
+ * - redial with `run(handler)` (TCP and WebSocket): the same socket read by its callback reader,
+ *   the platform's own model, instead of the `messages` Stream;
  * - WebSocket, floor: a `ws` WebSocket, `send` and its `message` events.
  *
  * Every TCP socket has Nagle off (`noDelay`), the server's too.
@@ -53,7 +55,7 @@ const TARGET = 0.9
 const message: Uint8Array = Buffer.alloc(SIZE, "redial ")
 
 type Transport = "tcp" | "ws"
-type Name = "platform" | "redial" | "raw"
+type Name = "platform" | "redial" | "redialRun" | "raw"
 
 /** One measurement's bookkeeping: messages written, bytes echoed, and who waits for what. */
 class Flow {
@@ -222,7 +224,8 @@ const platformWs = (port: number): Promise<Contender> =>
 
 const redial = (
   transport: Transport,
-  make: Effect.Effect<ResilientSocket.ResilientSocket<Uint8Array | string, unknown>, unknown, Scope.Scope>
+  make: Effect.Effect<ResilientSocket.ResilientSocket<Uint8Array | string, unknown>, unknown, Scope.Scope>,
+  reading: "messages" | "run" = "messages"
 ): Promise<Contender> =>
   scoped((scope) =>
     Effect.gen(function*() {
@@ -230,10 +233,12 @@ const redial = (
       const socket = yield* make
       yield* socket.await()
       const reader = yield* Effect.forkScoped(
-        Stream.runForEach(socket.messages, (data) => Effect.sync(() => target.current.receive(byteLength(data))))
+        reading === "messages"
+          ? Stream.runForEach(socket.messages, (data) => Effect.sync(() => target.current.receive(byteLength(data))))
+          : socket.run((data) => target.current.receive(byteLength(data)))
       )
       yield* Effect.addFinalizer(() => Fiber.interrupt(reader))
-      return effectContender("redial", transport, scope, socket.write, target)
+      return effectContender(reading === "messages" ? "redial" : "redialRun", transport, scope, socket.write, target)
     })
   )
 
@@ -273,9 +278,19 @@ const contenders = async (server: Servers.Child): Promise<ReadonlyArray<Contende
     "tcp",
     ResilientSocket.makeNet({ name: "bench-tcp", host: "127.0.0.1", port: server.tcpPort, noDelay: true })
   ),
+  await redial(
+    "tcp",
+    ResilientSocket.makeNet({ name: "bench-tcp-run", host: "127.0.0.1", port: server.tcpPort, noDelay: true }),
+    "run"
+  ),
   await rawTcp(server.tcpPort),
   await platformWs(server.wsPort),
   await redial("ws", ResilientSocket.makeWebSocket(`ws://127.0.0.1:${server.wsPort}`, { name: "bench-ws" })),
+  await redial(
+    "ws",
+    ResilientSocket.makeWebSocket(`ws://127.0.0.1:${server.wsPort}`, { name: "bench-ws-run" }),
+    "run"
+  ),
   await rawWs(server.wsPort)
 ]
 
@@ -320,18 +335,20 @@ const LABELS: Record<Transport, Record<Name, string>> = {
   tcp: {
     platform: "bare platform: `NodeSocket.makeNet`, `run` + `writer`",
     redial: "`ResilientSocket.makeNet`: `write` + `messages`",
+    redialRun: "`ResilientSocket.makeNet`: `write` + `run(handler)`",
     raw: "`net.Socket` used directly (floor)"
   },
   ws: {
     platform: "bare platform: `Socket.makeWebSocket` on ws, `run` + `writer`",
     redial: "`ResilientSocket.makeWebSocket`: `write` + `messages`",
+    redialRun: "`ResilientSocket.makeWebSocket`: `write` + `run(handler)`",
     raw: "`ws` used directly (floor)"
   }
 }
 
 const MODES: Record<number, string> = { 64: "pipelined, 64 in flight", 1: "request/response" }
 const TRANSPORTS: Record<Transport, string> = { tcp: "TCP", ws: "WebSocket" }
-const NAMES: ReadonlyArray<Name> = ["platform", "redial", "raw"]
+const NAMES: ReadonlyArray<Name> = ["platform", "redial", "redialRun", "raw"]
 
 const report = (
   samples: Samples,
@@ -361,7 +378,7 @@ const report = (
           fixed(median(of(k).map((m) => m.cpu)), 1),
           compared ? ratio(rate, baseRate) : "",
           compared ? spread(ratios) : "",
-          name === "redial" && compared ? met(rate / baseRate >= TARGET) : ""
+          (name === "redial" || name === "redialRun") && compared ? met(rate / baseRate >= TARGET) : ""
         ]
       })
     )
