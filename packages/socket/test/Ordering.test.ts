@@ -28,16 +28,21 @@ interface Seen {
  */
 const lineServer = (every: number, drops: number, atLeast: number) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly port: number; readonly seen: Seen; readonly server: Net.Server }>((resume) => {
+    Effect.async<
+      { readonly port: number; readonly seen: Seen; readonly close: () => void; readonly server: Net.Server }
+    >((resume) => {
       const seen: Seen = { received: [], open: 0, accepted: 0, dropped: 0 }
+      const sockets = new Set<Net.Socket>()
       const server = Net.createServer((socket) => {
         seen.accepted++
         seen.open++
+        sockets.add(socket)
         let partial = ""
         let lines = 0
         socket.on("error", () => {})
         socket.on("close", () => {
           seen.open--
+          sockets.delete(socket)
         })
         socket.on("data", (chunk: Buffer) => {
           const complete = (partial + chunk.toString("latin1")).split("\n")
@@ -51,14 +56,18 @@ const lineServer = (every: number, drops: number, atLeast: number) =>
           }
         })
       })
-      server.listen(0, "127.0.0.1", () =>
-        resume(Effect.succeed({ port: (server.address() as Net.AddressInfo).port, seen, server })))
+      const close = () => {
+        for (const socket of sockets) socket.destroy()
+      }
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as Net.AddressInfo
+        resume(Effect.succeed({ port, seen, close, server }))
+      })
     }),
-    ({ server }) =>
+    ({ close, server }) =>
       Effect.async<void>((resume) => {
-        server.close(() =>
-          resume(Effect.void)
-        )
+        close() // what a failed test left open
+        server.close(() => resume(Effect.void))
       })
   )
 
