@@ -153,7 +153,10 @@ export type Overflow = "suspend" | "fail" | "dropOldest"
 export interface BufferOptions {
   /** At most this many writes. Default 10,000. */
   readonly messages?: number | undefined
-  /** At most this many bytes. Default 16 MiB. A single write larger than this fails with `BufferFull`. */
+  /**
+   * At most this many bytes. Default 16 MiB. A single write larger than this fails with
+   * `BufferFull` when it would have to wait (one that goes straight to an open socket is sent).
+   */
   readonly bytes?: number | undefined
   /** Default `"suspend"`. */
   readonly overflow?: Overflow | undefined

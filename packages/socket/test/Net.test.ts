@@ -11,19 +11,17 @@ import { Deferred, Effect, Either, Exit, Fiber, Logger, LogLevel, Option, Runtim
 import * as Net from "node:net"
 import { ResilientSocket } from "../src/index.js"
 import {
-  awaitStatus,
-  causeOf,
   collectServer,
   echoServer,
   eventually,
   exposeGc,
   memoryAfterGc,
   recordEvents,
-  recordStatuses,
   tcpServer,
   textOfAll,
   waitUntil
 } from "./support/servers.js"
+import { awaitStatus, causeOf, recordStatuses } from "./support/status.js"
 
 const decoder = new TextDecoder()
 

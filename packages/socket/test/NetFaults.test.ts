@@ -13,17 +13,8 @@ import { FaultProxy, TestTime } from "@redial/testing"
 import { Duration, Effect, Exit, Fiber, Logger, LogLevel, Scope, Stream, TestClock } from "effect"
 import type * as Net from "node:net"
 import { ResilientSocket, SocketError } from "../src/index.js"
-import {
-  causeOf,
-  type Delivered,
-  echoServer,
-  eventually,
-  isTag,
-  recordEvents,
-  recordStatuses,
-  tcpServer,
-  textOfAll
-} from "./support/servers.js"
+import { type Delivered, echoServer, eventually, recordEvents, tcpServer, textOfAll } from "./support/servers.js"
+import { causeOf, isTag, recordStatuses } from "./support/status.js"
 
 /** The warnings of every loss, which these tests cause on purpose, kept out of the output. */
 const quiet = Logger.withMinimumLogLevel(LogLevel.None)

@@ -88,6 +88,20 @@ const closed = new Closed({ connection: "out", reason: "UserClosed" })
 const zero = { writes: 0, bytes: 0, waiting: 0 }
 
 describe("Outbox: sending and buffering", () => {
+  it.effect("with writeTimeout, a write buffered before an attach goes out before a newer direct write", () =>
+    Effect.gen(function*() {
+      const outbox = make({ overflow: "fail" }, "5 seconds")
+      const sink = new FakeSink()
+      const first = yield* Effect.fork(outbox.write("a"))
+      // one step: the write runs, finds the socket down, and must take its place in the queue now
+      // (the timeout's own fiber would have let the next write overtake it)
+      yield* Effect.yieldNow()
+      outbox.attach(sink)
+      yield* outbox.write("b")
+      yield* Fiber.join(first)
+      expect(sink.log).toEqual(["a", "b"])
+    }))
+
   it.effect("up with nothing buffered: write completes once the data was handed to the socket, buffering nothing", () =>
     Effect.gen(function*() {
       const outbox = make()

@@ -11,8 +11,8 @@ import type { Connection } from "@redial/core"
 import { Duration, Effect, Fiber, Logger, LogLevel, Redacted, Stream } from "effect"
 import WebSocket from "ws"
 import { ResilientSocket, SocketError } from "../src/index.js"
+import { awaitStatus, causeOf, isTag, recordStatuses } from "./support/status.js"
 import * as WsServer from "./support/wsServer.js"
-import { awaitStatus, causeOf, isTag, record } from "./support/wsServer.js"
 
 const fast = { policy: Reconnect.fixed("50 millis"), minUptime: 0 } as const
 
@@ -117,8 +117,8 @@ describe("WebSocket: the URL", () => {
         name: "invalid-url",
         ...fast
       })
-      const history = yield* record(socket)
-      const second = yield* history.until((s) => s._tag === "Backoff" && s.attempt >= 2)
+      const history = yield* recordStatuses(socket)
+      const second = yield* history.first((s) => s._tag === "Backoff" && s.attempt >= 2)
       const statuses = yield* history.all
       expect(statuses.some(isTag("Closed"))).toBe(false) // a defect would close it (FatalError)
       const cause = causeOf(second)
@@ -166,13 +166,13 @@ describe("WebSocket: the URL", () => {
           Effect.sync(() => Redacted.make(`ws://127.0.0.1:${server.port}/x?token=${secret}`)),
           { name: "effect", ...fast }
         )
-        const plainHistory = yield* record(plain)
-        const invalidHistory = yield* record(invalid)
+        const plainHistory = yield* recordStatuses(plain)
+        const invalidHistory = yield* recordStatuses(invalid)
         yield* plain.await({ timeout: "5 seconds" })
         yield* fromEffect.await({ timeout: "5 seconds" })
-        yield* invalidHistory.until((s) => s._tag === "Backoff" && s.attempt >= 2)
+        yield* invalidHistory.first((s) => s._tag === "Backoff" && s.attempt >= 2)
         yield* server.closeAll(4000, "bye")
-        yield* plainHistory.until((s) =>
+        yield* plainHistory.first((s) =>
           s._tag === "Backoff" && causeOf(s) instanceof SocketError &&
           (causeOf(s) as SocketError).reason === "Close"
         )
@@ -259,7 +259,7 @@ describe("WebSocket: writes while down, the constructor, restarts", () => {
     Effect.gen(function*() {
       const server = yield* WsServer.make()
       const socket = yield* ResilientSocket.makeWebSocket(server.url(), { name: "restart", ...fast })
-      const history = yield* record(socket)
+      const history = yield* recordStatuses(socket)
       const events: Array<ResilientSocket.Event<string | Uint8Array>> = []
       const reader = yield* socket.events.pipe(
         Stream.tap((event) => Effect.sync(() => events.push(event))),
@@ -270,7 +270,7 @@ describe("WebSocket: writes while down, the constructor, restarts", () => {
       const first = yield* socket.await({ timeout: "5 seconds" })
       yield* server.stop
       // while it is down: attempts are refused
-      yield* history.until((s) => s._tag === "Backoff")
+      yield* history.first((s) => s._tag === "Backoff")
       yield* server.start
       const second = yield* socket.await({ timeout: "5 seconds" })
       expect(second).not.toBe(first)

@@ -11,8 +11,8 @@ import { Reconnect, Timeout } from "@redial/core"
 import { FaultProxy } from "@redial/testing"
 import { Duration, Effect, Exit, Scope, Stream } from "effect"
 import { ResilientSocket, SocketError } from "../src/index.js"
+import { causeOf, isTag, recordStatuses } from "./support/status.js"
 import * as WsServer from "./support/wsServer.js"
-import { causeOf, isTag, record } from "./support/wsServer.js"
 
 const fast = { policy: Reconnect.fixed("50 millis"), minUptime: 0 } as const
 /** Every loss before this is a failed attempt, so its cause shows in a Backoff status. */
@@ -57,10 +57,10 @@ describe("WebSocket faults: every close is a typed loss, and reconnects", () => 
       Effect.gen(function*() {
         const server = yield* WsServer.make()
         const socket = yield* ResilientSocket.makeWebSocket(server.url(), { name: `close-${code}`, ...lossesBackOff })
-        const history = yield* record(socket)
+        const history = yield* recordStatuses(socket)
         const first = yield* socket.await({ timeout: "5 seconds" })
         yield* close(server)
-        const backoff = yield* history.until(isTag("Backoff"))
+        const backoff = yield* history.first(isTag("Backoff"))
         const cause = causeOf(backoff)
         expect(cause).toBeInstanceOf(SocketError)
         expect(cause).toMatchObject({ socket: `close-${code}`, reason: "Close", code, closeReason })
@@ -85,7 +85,7 @@ describe("WebSocket faults: shouldReconnect", () => {
           shouldReconnect,
           ...fast
         })
-        const history = yield* record(socket)
+        const history = yield* recordStatuses(socket)
         yield* socket.await({ timeout: "5 seconds" })
         // a close that may be retried is
         yield* server.closeAll(4000, "bye")
@@ -93,7 +93,7 @@ describe("WebSocket faults: shouldReconnect", () => {
         expect((yield* socket.await({ timeout: "5 seconds" })).id).toBe(2)
 
         yield* server.closeAll(code, closeReason)
-        const closed = yield* history.until(isTag("Closed"))
+        const closed = yield* history.first(isTag("Closed"))
         expect(closed).toMatchObject({ _tag: "Closed", reason: "FatalError" })
         const cause = causeOf(closed)
         expect(cause).toBeInstanceOf(SocketError)
@@ -118,7 +118,7 @@ describe("WebSocket faults: ping frames", () => {
     Effect.gen(function*() {
       const server = yield* WsServer.make()
       const socket = yield* ResilientSocket.makeWebSocket(server.url(), { name: "pinged", ping, ...lossesBackOff })
-      const history = yield* record(socket)
+      const history = yield* recordStatuses(socket)
       const live = yield* socket.await({ timeout: "5 seconds" })
       // 8 pings: 800 ms at least, four times the timeout
       yield* server.until((s) => s.pings >= 8)
@@ -133,9 +133,9 @@ describe("WebSocket faults: ping frames", () => {
     Effect.gen(function*() {
       const server = yield* WsServer.make({ autoPong: false })
       const socket = yield* ResilientSocket.makeWebSocket(server.url(), { name: "no-pong", ping, ...lossesBackOff })
-      const history = yield* record(socket)
+      const history = yield* recordStatuses(socket)
       yield* socket.await({ timeout: "5 seconds" })
-      const [elapsed, lost] = yield* Effect.timed(history.until(isTag("Backoff")))
+      const [elapsed, lost] = yield* Effect.timed(history.first(isTag("Backoff")))
       expect(causeOf(lost)).toBeInstanceOf(Timeout)
       expect(causeOf(lost)).toMatchObject({ operation: "ping", connection: "no-pong" })
       expect(Duration.toMillis(elapsed)).toBeLessThan(5000)
@@ -154,13 +154,13 @@ describe("WebSocket faults: ping frames", () => {
         connectTimeout: "300 millis",
         ...lossesBackOff
       })
-      const history = yield* record(socket)
+      const history = yield* recordStatuses(socket)
       const first = yield* socket.await({ timeout: "5 seconds" })
       yield* proxy.blackhole(true)
-      const lost = yield* history.until(isTag("Backoff"), "5 seconds")
+      const lost = yield* history.first(isTag("Backoff"), "5 seconds")
       expect(causeOf(lost)).toMatchObject({ _tag: "Timeout", operation: "ping" })
       // the attempts into the black hole end by the connect timeout, not a hang
-      const attempt = yield* history.until((s) => s._tag === "Backoff" && s.attempt >= 2, "5 seconds")
+      const attempt = yield* history.first((s) => s._tag === "Backoff" && s.attempt >= 2, "5 seconds")
       const cause = causeOf(attempt)
       expect(
         cause instanceof Timeout && cause.operation === "connect" ||
@@ -191,8 +191,8 @@ describe("WebSocket faults: an upgrade the server refuses", () => {
     Effect.gen(function*() {
       const server = yield* WsServer.make(refuse)
       const socket = yield* ResilientSocket.makeWebSocket(server.url(), { name: "refused", ...fast })
-      const history = yield* record(socket)
-      const third = yield* history.until((s) => s._tag === "Backoff" && s.attempt >= 3)
+      const history = yield* recordStatuses(socket)
+      const third = yield* history.first((s) => s._tag === "Backoff" && s.attempt >= 3)
       const cause = causeOf(third)
       expect(cause).toBeInstanceOf(SocketError)
       expect(cause).toMatchObject({ reason: "Open", socket: "refused" })
@@ -210,8 +210,8 @@ describe("WebSocket faults: an upgrade the server refuses", () => {
         isFatal: (error) => error._tag === "SocketError" && error.reason === "Open",
         ...fast
       })
-      const history = yield* record(socket)
-      const closed = yield* history.until(isTag("Closed"))
+      const history = yield* recordStatuses(socket)
+      const closed = yield* history.first(isTag("Closed"))
       expect(closed).toMatchObject({ reason: "FatalError" })
       expect(causeOf(closed)).toMatchObject({ _tag: "SocketError", reason: "Open" })
       yield* Effect.sleep("300 millis")

@@ -82,10 +82,20 @@ export type WriteError = BufferFull | Timeout | Closed
 interface Entry {
   readonly data: Uint8Array | string
   readonly bytes: number
-  readonly resume: (effect: Effect.Effect<void, WriteError>) => void
+  /** How it ended, when it ended before its writer started waiting. */
+  result: Effect.Effect<void, WriteError> | undefined
+  /** Its writer, waiting. */
+  resume: ((effect: Effect.Effect<void, WriteError>) => void) | undefined
   list: List | undefined
   prev: Entry | undefined
   next: Entry | undefined
+}
+
+/** Ends an entry's write with `effect` (its writer may not be waiting yet). */
+const settle = (entry: Entry, effect: Effect.Effect<void, WriteError>): void => {
+  entry.result = effect
+  const resume = entry.resume
+  if (resume !== undefined) resume(effect)
 }
 
 /** A doubly-linked list of entries, so that a write that leaves the middle costs O(1). */
@@ -187,8 +197,8 @@ export class Outbox {
   close(error: Closed): void {
     this.setState({ _tag: "Closed", error })
     const fail = Effect.fail(error)
-    for (let entry = this.queued.shift(); entry; entry = this.queued.shift()) entry.resume(fail)
-    for (let entry = this.waiting.shift(); entry; entry = this.waiting.shift()) entry.resume(fail)
+    for (let entry = this.queued.shift(); entry; entry = this.queued.shift()) settle(entry, fail)
+    for (let entry = this.waiting.shift(); entry; entry = this.waiting.shift()) settle(entry, fail)
   }
 
   /** After `close`, writes queue again (the socket was started again with `connect`). */
@@ -197,44 +207,65 @@ export class Outbox {
   }
 
   readonly write = (data: Uint8Array | string): Effect.Effect<void, WriteError> =>
-    Effect.suspend(() => {
-      const state = this.state
-      if (state._tag === "Closed") return Effect.fail(state.error)
-      if (state._tag === "Up" && state.ready && this.queued.length === 0 && this.waiting.length === 0) {
-        const sent = state.sink.send(data)
-        if (sent === Sent.Ok) return Effect.void
-        if (sent === Sent.Congested) {
-          this.congested(state.sink)
-          return Effect.void
-        }
-        // The socket died under us: it was not handed; queue it for the next one.
-        this.detach(state.sink)
-      }
-      return this.enqueue(data)
-    })
+    Effect.suspend(() => this.sendNow(data) ? Effect.void : this.enqueue(data))
 
+  /** Sends straight to the live socket when it is open, keeping up, and nothing waits before it. */
+  private sendNow(data: Uint8Array | string): boolean {
+    const state = this.state
+    if (state._tag !== "Up" || !state.ready || this.queued.length > 0 || this.waiting.length > 0) return false
+    const sent = state.sink.send(data)
+    if (sent === Sent.Ok) return true
+    if (sent === Sent.Congested) {
+      this.congested(state.sink)
+      return true
+    }
+    // The socket died under us: it was not handed; the write is queued for the next one.
+    this.detach(state.sink)
+    return false
+  }
+
+  /**
+   * The slow path. The state is read again and the write takes its place in the queue in one step
+   * (no fiber can run in between, so no newer write overtakes it), uninterruptibly; only the wait
+   * for the socket (bounded by `writeTimeout`) can be interrupted, and an interrupted or timed-out
+   * write leaves the queue.
+   */
   private enqueue(data: Uint8Array | string): Effect.Effect<void, WriteError> {
-    const bytes = byteLength(data)
-    const wait = Effect.async<void, WriteError>((resume) => {
-      const entry: Entry = { data, bytes, resume, list: undefined, prev: undefined, next: undefined }
-      const full = this.admit(entry)
-      if (full !== undefined) {
-        resume(Effect.fail(full))
-        return
-      }
-      // Up and ready with something queued: only while a write ahead of this one left the queue.
-      const state = this.state
-      if (state._tag === "Up" && state.ready) this.flush(state.sink)
-      return Effect.sync(() => this.leave(entry))
-    })
-    const timeout = this.timeout
-    const bounded = timeout === undefined ? wait : Effect.timeoutFail(wait, {
-      duration: timeout,
-      onTimeout: () => new Timeout({ connection: this.name, operation: "write", duration: timeout, kind: "Connection" })
-    })
-    return Metric.increment(this.buffered).pipe(
-      Effect.zipRight(bounded),
-      Effect.tapError((error) => error._tag === "Closed" ? Effect.void : Metric.increment(this.rejected))
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const state = this.state
+        if (state._tag === "Closed") return Effect.fail(state.error)
+        if (this.sendNow(data)) return Effect.void
+        const entry: Entry = {
+          data,
+          bytes: byteLength(data),
+          result: undefined,
+          resume: undefined,
+          list: undefined,
+          prev: undefined,
+          next: undefined
+        }
+        const full = this.admit(entry)
+        if (full !== undefined) return Effect.zipRight(Metric.increment(this.rejected), Effect.fail(full))
+        // Up and ready with something queued: only while a write ahead of this one left the queue.
+        const now = this.state
+        if (now._tag === "Up" && now.ready) this.flush(now.sink)
+        const wait = Effect.async<void, WriteError>((resume) => {
+          if (entry.result !== undefined) resume(entry.result)
+          else entry.resume = resume
+        })
+        const timeout = this.timeout
+        const bounded = timeout === undefined ? wait : Effect.timeoutFail(wait, {
+          duration: timeout,
+          onTimeout: () =>
+            new Timeout({ connection: this.name, operation: "write", duration: timeout, kind: "Connection" })
+        })
+        return Metric.increment(this.buffered).pipe(
+          Effect.zipRight(restore(bounded)),
+          Effect.ensuring(Effect.sync(() => this.leave(entry))),
+          Effect.tapError((error) => error._tag === "Closed" ? Effect.void : Metric.increment(this.rejected))
+        )
+      })
     )
   }
 
@@ -256,7 +287,7 @@ export class Outbox {
         const error = this.full(this.queued.length + 1 > maxMessages ? "messages" : "bytes", true)
         for (let oldest = this.queued.head; oldest && !this.fits(entry); oldest = this.queued.head) {
           this.queued.remove(oldest)
-          oldest.resume(Effect.fail(error))
+          settle(oldest, Effect.fail(error))
         }
         this.queued.push(entry)
         return undefined
@@ -316,7 +347,7 @@ export class Outbox {
         this.detach(sink)
         return
       }
-      entry.resume(Effect.void)
+      settle(entry, Effect.void)
       if (sent === Sent.Congested) {
         this.admitWaiting()
         this.congested(sink)

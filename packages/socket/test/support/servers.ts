@@ -4,14 +4,12 @@
  * (`destroyAll`) or ends (`endAll`) every open connection, stops listening and listens again on the
  * same port (`restart`). Waiting is on the server's events (`until`), never on a timer.
  *
- * Also here: a polling helper (`eventually`) for state that sends no events, a record of every
- * status a socket goes through, and a record of what its `events` stream delivered.
+ * Also here: a polling helper (`eventually`) for state that sends no events and a record of what
+ * a socket's `events` stream delivered (statuses: ./status.ts).
  */
-import type { Connection } from "@redial/core"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import type * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -261,90 +259,6 @@ export const waitUntil = (
   timeout: Duration.DurationInput = "10 seconds",
   interval: Duration.DurationInput = "10 millis"
 ): Effect.Effect<void> => Effect.asVoid(eventually(Effect.sync(condition), (ok) => ok, timeout, interval))
-
-// --- a socket's statuses --------------------------------------------------------------------------
-
-/** Every status a socket goes through, from the one it has now. */
-export interface History {
-  readonly all: Effect.Effect<ReadonlyArray<Connection.Status>>
-  /**
-   * Waits until some status recorded at index `from` or later satisfies `predicate`, and returns
-   * the first that does, with its index.
-   */
-  readonly until: (
-    predicate: (status: Connection.Status) => boolean,
-    options?: { readonly from?: number; readonly timeout?: Duration.DurationInput }
-  ) => Effect.Effect<{ readonly status: Connection.Status; readonly index: number }>
-  /** How many statuses are recorded now (an index for `until`'s `from`). */
-  readonly length: Effect.Effect<number>
-}
-
-/** Records `changes` from now on; nothing is missed after it returns. */
-export const recordStatuses = (
-  self: { readonly changes: Stream.Stream<Connection.Status> }
-): Effect.Effect<History, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const statuses: Array<Connection.Status> = []
-    let waiters: Array<() => void> = []
-    const subscribed = yield* Deferred.make<void>()
-    yield* Effect.forkScoped(Stream.runForEach(self.changes, (status) =>
-      Effect.sync(() => {
-        statuses.push(status)
-        Deferred.unsafeDone(subscribed, Exit.void)
-        const now = waiters
-        waiters = []
-        for (const f of now) f()
-      })))
-    yield* Deferred.await(subscribed)
-    const next = Effect.async<void>((resume) => {
-      const f = () => resume(Effect.void)
-      waiters.push(f)
-      return Effect.sync(() => {
-        waiters = waiters.filter((g) => g !== f)
-      })
-    })
-    return {
-      all: Effect.sync(() => [...statuses]),
-      length: Effect.sync(() => statuses.length),
-      until: (predicate, options = {}) =>
-        Effect.gen(function*() {
-          const from = options.from ?? 0
-          for (;;) {
-            for (let index = from; index < statuses.length; index++) {
-              const status = statuses[index]!
-              if (predicate(status)) return { status, index }
-            }
-            yield* next
-          }
-        }).pipe(
-          Effect.timeoutFail({
-            duration: options.timeout ?? "10 seconds",
-            onTimeout: () => new Error("the awaited status was not recorded in time")
-          }),
-          Effect.orDie
-        )
-    }
-  })
-
-/** Waits (on `changes`) for the first status, from the current one on, that satisfies `predicate`. */
-export const awaitStatus = (
-  self: { readonly changes: Stream.Stream<Connection.Status> },
-  predicate: (status: Connection.Status) => boolean,
-  timeout: Duration.DurationInput = "10 seconds"
-): Effect.Effect<Connection.Status> =>
-  self.changes.pipe(
-    Stream.filter(predicate),
-    Stream.runHead,
-    Effect.map(Option.getOrThrowWith(() => new Error("changes ended before the awaited status"))),
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the awaited status did not come in time") }),
-    Effect.orDie
-  )
-
-/** The cause a Backoff or Closed status carries: the failed attempt's (or the drop's) error. */
-export const causeOf = (status: Connection.Status): unknown =>
-  status._tag === "Backoff" ? status.error.cause : status._tag === "Closed" ? status.error?.cause : undefined
-
-export const isTag = (tag: Connection.Status["_tag"]) => (status: Connection.Status): boolean => status._tag === tag
 
 // --- what a socket delivered ----------------------------------------------------------------------
 

@@ -5,16 +5,11 @@
  * client with a chosen code, and stops and starts again on the same port. Waiting is on its events
  * (`until`), never on a timer.
  *
- * Also here: waiting on a socket's `changes`, and a record of every status it went through.
+ * (A socket's statuses are recorded with ./status.ts.)
  */
-import type { Connection } from "@redial/core"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import { type VerifyClientCallbackAsync, type WebSocket, WebSocketServer } from "ws"
@@ -257,78 +252,3 @@ export const make = (options: Options = {}): Effect.Effect<WsServer, never, Scop
     }
     return self
   })
-
-// --- a socket's statuses -------------------------------------------------------------------------
-
-/** Waits (on `changes`) for the first status that satisfies `predicate`. */
-export const awaitStatus = (
-  self: { readonly changes: Stream.Stream<Connection.Status> },
-  predicate: (status: Connection.Status) => boolean,
-  timeout: Duration.DurationInput = "10 seconds"
-): Effect.Effect<Connection.Status> =>
-  self.changes.pipe(
-    Stream.filter(predicate),
-    Stream.runHead,
-    Effect.map(Option.getOrThrowWith(() => new Error("changes ended before the awaited status"))),
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("the awaited status did not come in time") }),
-    Effect.orDie
-  )
-
-/** Every status a socket goes through, from the one it has now. */
-export interface History {
-  readonly all: Effect.Effect<ReadonlyArray<Connection.Status>>
-  /** Waits until some status recorded (from the start) satisfies `predicate`, and returns the first that does. */
-  readonly until: (
-    predicate: (status: Connection.Status) => boolean,
-    timeout?: Duration.DurationInput
-  ) => Effect.Effect<Connection.Status>
-}
-
-/** Records `changes` from now on; nothing is missed after it returns. */
-export const record = (
-  self: { readonly changes: Stream.Stream<Connection.Status> }
-): Effect.Effect<History, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const statuses: Array<Connection.Status> = []
-    let waiters: Array<() => void> = []
-    const subscribed = yield* Deferred.make<void>()
-    yield* Effect.forkScoped(Stream.runForEach(self.changes, (status) =>
-      Effect.sync(() => {
-        statuses.push(status)
-        Deferred.unsafeDone(subscribed, Exit.void)
-        const all = waiters
-        waiters = []
-        for (const f of all) f()
-      })))
-    yield* Deferred.await(subscribed)
-    const next = Effect.async<void>((resume) => {
-      const f = () => resume(Effect.void)
-      waiters.push(f)
-      return Effect.sync(() => {
-        waiters = waiters.filter((g) => g !== f)
-      })
-    })
-    return {
-      all: Effect.sync(() => [...statuses]),
-      until: (predicate, timeout = "10 seconds") =>
-        Effect.gen(function*() {
-          for (;;) {
-            const found = statuses.find(predicate)
-            if (found !== undefined) return found
-            yield* next
-          }
-        }).pipe(
-          Effect.timeoutFail({
-            duration: timeout,
-            onTimeout: () => new Error("the awaited status was not recorded in time")
-          }),
-          Effect.orDie
-        )
-    }
-  })
-
-/** The cause a Backoff or Closed status carries: the failed attempt's (or the drop's) error. */
-export const causeOf = (status: Connection.Status): unknown =>
-  status._tag === "Backoff" ? status.error.cause : status._tag === "Closed" ? status.error?.cause : undefined
-
-export const isTag = (tag: Connection.Status["_tag"]) => (status: Connection.Status): boolean => status._tag === tag
