@@ -21,7 +21,8 @@
  * **Reading.** `messages` is the data of every connection, in order, as one `Stream`; `events` is
  * the same with a `Connected` marker before the data of each new connection, where a protocol
  * resynchronises. A socket has one reader. Past `readBuffer` unread items the socket is paused, so
- * the peer is held back by TCP instead of memory growing.
+ * the peer is held back by TCP instead of memory growing. `run(handler)` reads with a callback, as
+ * the platform's `run` does (the cheapest way: no `Stream` step per chunk).
  *
  * **Keepalive.** `ping` sends a WebSocket ping frame (or a message of yours) every `interval`; no
  * pong (or no data at all) within `timeout` drops the connection as lost, so a half-open
