@@ -16,6 +16,7 @@ import * as Stream from "effect/Stream"
 import * as Net from "node:net"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
+import { makeSignal } from "./signal.js"
 
 // --- the servers ----------------------------------------------------------------------------------
 
@@ -104,12 +105,8 @@ export const tcpServer = (options: ServerOptions = {}): Effect.Effect<TcpServer,
     const record = options.record ?? false
     const all: Array<Tracked> = []
     const openSockets = new Set<Net.Socket>()
-    let waiters: Array<() => void> = []
-    const changed = () => {
-      const now = waiters
-      waiters = []
-      for (const f of now) f()
-    }
+    const signal = makeSignal()
+    const changed = signal.notify
 
     const serve = (): Net.Server =>
       Net.createServer((socket) => {
@@ -146,29 +143,8 @@ export const tcpServer = (options: ServerOptions = {}): Effect.Effect<TcpServer,
       connections: all.map(view)
     }))
 
-    const nextChange = Effect.async<void>((resume) => {
-      const f = () => resume(Effect.void)
-      waiters.push(f)
-      return Effect.sync(() => {
-        waiters = waiters.filter((g) => g !== f)
-      })
-    })
-
     const until = (predicate: (s: Snapshot) => boolean, timeout: Duration.DurationInput = "10 seconds") =>
-      Effect.gen(function*() {
-        for (;;) {
-          const now = yield* snapshot
-          if (predicate(now)) return now
-          yield* nextChange
-        }
-      }).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            new Error(`the TCP server did not reach the awaited state within ${Duration.format(timeout)}`)
-        }),
-        Effect.orDie
-      )
+      signal.until(snapshot, predicate, timeout, "the TCP server's awaited state")
 
     const stop = Effect.sync(() => {
       const current = server
@@ -292,12 +268,8 @@ export const recordEvents = <In, E>(
   Effect.gen(function*() {
     const events: Array<Event<In>> = []
     let end: Option.Option<Exit.Exit<void, unknown>> = Option.none()
-    let waiters: Array<() => void> = []
-    const changed = () => {
-      const now = waiters
-      waiters = []
-      for (const f of now) f()
-    }
+    const signal = makeSignal()
+    const changed = signal.notify
     yield* Effect.forkScoped(
       Stream.runForEach(self.events, (event) =>
         Effect.sync(() => {
@@ -313,13 +285,6 @@ export const recordEvents = <In, E>(
           )
         )
     )
-    const next = Effect.async<void>((resume) => {
-      const f = () => resume(Effect.void)
-      waiters.push(f)
-      return Effect.sync(() => {
-        waiters = waiters.filter((g) => g !== f)
-      })
-    })
     const textOf = (connection: number) =>
       Effect.sync(() => {
         let mine = false
@@ -334,18 +299,15 @@ export const recordEvents = <In, E>(
       events: Effect.sync(() => [...events]),
       textOf,
       until: (predicate, timeout = "10 seconds") =>
-        Effect.gen(function*() {
-          for (;;) {
-            if (predicate(events)) return [...events]
-            if (Option.isSome(end)) return yield* Effect.dieMessage("the events stream ended before the awaited state")
-            yield* next
-          }
-        }).pipe(
-          Effect.timeoutFail({
-            duration: timeout,
-            onTimeout: () => new Error("the events stream did not deliver the awaited state in time")
-          }),
-          Effect.orDie
+        signal.until(
+          Effect.suspend(() =>
+            predicate(events) || Option.isNone(end)
+              ? Effect.succeed([...events])
+              : Effect.dieMessage("the events stream ended before the awaited state")
+          ),
+          () => predicate(events),
+          timeout,
+          "the awaited state of the events stream"
         ),
       ended: Effect.sync(() => end)
     }

@@ -5,6 +5,7 @@
 import type { Connection } from "@redial/core"
 import { Deferred, Effect, Exit, Option, Stream } from "effect"
 import type { Duration, Scope } from "effect"
+import { makeSignal } from "./signal.js"
 
 // --- a socket's statuses --------------------------------------------------------------------------
 
@@ -34,24 +35,16 @@ export const recordStatuses = (
 ): Effect.Effect<History, never, Scope.Scope> =>
   Effect.gen(function*() {
     const statuses: Array<Connection.Status> = []
-    let waiters: Array<() => void> = []
+    const signal = makeSignal()
     const subscribed = yield* Deferred.make<void>()
     yield* Effect.forkScoped(Stream.runForEach(self.changes, (status) =>
       Effect.sync(() => {
         statuses.push(status)
         Deferred.unsafeDone(subscribed, Exit.void)
-        const now = waiters
-        waiters = []
-        for (const f of now) f()
+        signal.notify()
       })))
     yield* Deferred.await(subscribed)
-    const next = Effect.async<void>((resume) => {
-      const f = () => resume(Effect.void)
-      waiters.push(f)
-      return Effect.sync(() => {
-        waiters = waiters.filter((g) => g !== f)
-      })
-    })
+    const next = signal.next
     const until: History["until"] = (predicate, options = {}) =>
       Effect.gen(function*() {
         const from = options.from ?? 0

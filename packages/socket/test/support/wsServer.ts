@@ -7,12 +7,13 @@
  *
  * (A socket's statuses are recorded with ./status.ts.)
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import { type VerifyClientCallbackAsync, type WebSocket, WebSocketServer } from "ws"
+import { makeSignal } from "./signal.js"
 
 /** An upgrade request the server saw (accepted or not). */
 export interface Request {
@@ -111,12 +112,8 @@ export const make = (options: Options = {}): Effect.Effect<WsServer, never, Scop
     const protocols: Array<string> = []
     let accepted = 0
     let pings = 0
-    let waiters: Array<() => void> = []
-    const changed = () => {
-      const all = waiters
-      waiters = []
-      for (const f of all) f()
-    }
+    const signal = makeSignal()
+    const changed = signal.notify
 
     wss.on("connection", (ws: WebSocket, request: Http.IncomingMessage) => {
       const id = ++accepted
@@ -181,28 +178,8 @@ export const make = (options: Options = {}): Effect.Effect<WsServer, never, Scop
       protocols: [...protocols]
     }))
 
-    const nextChange = Effect.async<void>((resume) => {
-      const f = () => resume(Effect.void)
-      waiters.push(f)
-      return Effect.sync(() => {
-        waiters = waiters.filter((g) => g !== f)
-      })
-    })
-
     const until = (predicate: (s: Snapshot) => boolean, timeout: Duration.DurationInput = "10 seconds") =>
-      Effect.gen(function*() {
-        for (;;) {
-          const now = yield* snapshot
-          if (predicate(now)) return now
-          yield* nextChange
-        }
-      }).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () => new Error(`the ws server did not reach the awaited state within ${Duration.format(timeout)}`)
-        }),
-        Effect.orDie
-      )
+      signal.until(snapshot, predicate, timeout, "the ws server's awaited state")
 
     const stop = Effect.suspend(() => {
       const current = server
