@@ -134,7 +134,22 @@ class Live<In, Raw> implements ResilientSocket.SocketConnection<Raw> {
     }
     const message = (data instanceof ArrayBuffer ? new Uint8Array(data) : data) as In
     const isPong = this.owner.isPong
-    if (isPong !== undefined && isPong(message)) return
+    if (isPong !== undefined) {
+      let pong: boolean
+      try {
+        pong = isPong(message)
+      } catch (defect) {
+        // Called from the socket's data event: a throw must not reach node. It drops this
+        // connection, the throw as its cause.
+        this.dead = true
+        Deferred.unsafeDone(
+          this.end,
+          Exit.succeed(new SocketError({ socket: this.owner.name, reason: "Read", cause: defect }))
+        )
+        return
+      }
+      if (pong) return
+    }
     this.owner.inbox.offer(message)
   }
 
@@ -158,7 +173,10 @@ class Live<In, Raw> implements ResilientSocket.SocketConnection<Raw> {
     this.dead = true
     const error = this.owner.transport.ended(exit)
     this.owner.closed(this)
-    Deferred.unsafeDone(this.ready, Exit.fail(error))
+    // A defect before the socket opened (the URL effect died, a bug) fails the attempt with it:
+    // core calls that fatal. After it opened, whatever ended the run is a loss.
+    const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
+    Deferred.unsafeDone(this.ready, Option.isSome(defect) ? Exit.die(defect.value) : Exit.fail(error))
     Deferred.unsafeDone(this.end, Exit.succeed(error))
   }
 
@@ -280,12 +298,13 @@ const make = <In, Raw>(
       autoConnect: options.autoConnect,
       awaitConnected: options.awaitConnected,
       afterConnectTimeout: options.onConnectTimeout,
+      // A predicate of the user's that throws says "not fatal": the socket keeps reconnecting.
       isFatal: isFatal === undefined
         ? undefined
-        : (error) => (error instanceof SocketError || error instanceof Timeout) && isFatal(error),
+        : (error) => (error instanceof SocketError || error instanceof Timeout) && safely(() => isFatal(error)),
       isFatalLoss: isFatalLoss === undefined
         ? undefined
-        : (cause) => cause instanceof SocketError && isFatalLoss(cause),
+        : (cause) => cause instanceof SocketError && safely(() => isFatalLoss(cause)),
       acquire: Effect.gen(function*() {
         const live = new Live<In, Raw>(owner)
         const socket = yield* transport.socket(live)
@@ -370,6 +389,15 @@ const make = <In, Raw>(
     }
     return socket
   })
+
+/** A user's predicate, false when it throws. */
+const safely = (predicate: () => boolean): boolean => {
+  try {
+    return predicate()
+  } catch {
+    return false
+  }
+}
 
 const toConnected = (marker: ConnectedMarker): ResilientSocket.Connected => ({
   _tag: "Connected",
