@@ -598,7 +598,7 @@ describe("Outbox: property", () => {
         }: random writes, interrupts and socket events keep order, resolve every write once, and pending matches the unresolved`,
         [propertyLimits, fc.array(op, { minLength: 1, maxLength: 80 })],
         ([bound, ops]) => runOps(overflow, timeout, bound, ops),
-        { timeout: 120_000, fastCheck: { numRuns: 300 } }
+        { timeout: 120_000, fastCheck: { numRuns: 150 } }
       )
     }
   }
