@@ -1,11 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
 import { Closed, NotConnected, Reconnect, Timeout } from "@redial/core"
-import { FaultProxy, TestTime } from "@redial/testing"
+import { FaultProxy, TestCertificates, TestTime } from "@redial/testing"
 import { Chunk, Duration, Effect, Exit, Fiber, Schedule, Stream, Tracer } from "effect"
 import { GrpcChannel, GrpcClient, GrpcError } from "../src/index.js"
 import { channelOptions } from "../src/internal/grpcChannel.js"
-import { makeCertificates } from "./support/certificates.js"
 import * as TS from "./support/testServer.js"
 
 type Test = {
@@ -273,7 +272,7 @@ describe("GrpcChannel", () => {
 
   it.scopedLive("TLS with a CA made at test time: connects with the CA, fails typed without it", () =>
     Effect.gen(function*() {
-      const certs = yield* makeCertificates()
+      const certs = yield* TestCertificates.make()
       const server = yield* TS.TestServer.make({ tls: { key: certs.key, cert: certs.cert } })
       const good = yield* setup(server.address, { tls: { ca: certs.ca } })
       yield* connected(good.channel)

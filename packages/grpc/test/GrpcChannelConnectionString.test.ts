@@ -1,13 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
 import { Timeout } from "@redial/core"
+import { TestCertificates } from "@redial/testing"
 import { Duration, Effect, FiberRef, HashSet, Logger, LogLevel, Redacted } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { GrpcChannel, GrpcClient, GrpcConnectionString } from "../src/index.js"
 import { defaultApiKeyHeader, fromSettings } from "../src/internal/fromSettings.js"
-import { makeCertificates } from "./support/certificates.js"
 import * as TS from "./support/testServer.js"
 
 type Test = { readonly Echo: GrpcClient.Method<Partial<TS.EchoRequest>, TS.EchoReply> }
@@ -106,7 +106,7 @@ describe("GrpcChannel from a connection string", () => {
 
   it.scopedLive("esdb:// with TLS on (the default) and tlsCAFile connects; with another CA it fails typed", () =>
     Effect.gen(function*() {
-      const certs = yield* makeCertificates()
+      const certs = yield* TestCertificates.make()
       const dir = yield* Effect.acquireRelease(
         Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "redial-ca-"))),
         (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))

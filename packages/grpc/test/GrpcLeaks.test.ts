@@ -6,10 +6,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Connection } from "@redial/core"
 import { Closed, Reconnect } from "@redial/core"
-import { FaultProxy, TestTime } from "@redial/testing"
+import { FaultProxy, TestCertificates, TestTime } from "@redial/testing"
 import { Effect, Stream } from "effect"
 import { GrpcChannel, GrpcClient, GrpcError } from "../src/index.js"
-import { makeCertificates } from "./support/certificates.js"
 import * as TS from "./support/testServer.js"
 
 type Test = { readonly Echo: GrpcClient.Method<Partial<TS.EchoRequest>, TS.EchoReply> }
@@ -126,7 +125,7 @@ describe("GrpcChannel leaks", () => {
     "a connect that fails after grpc-js's own 1 s backoff: one connection, and grpc-js's reason",
     () =>
       Effect.gen(function*() {
-        const certs = yield* makeCertificates()
+        const certs = yield* TestCertificates.make()
         const server = yield* TS.TestServer.make({ tls: { key: certs.key, cert: certs.cert } })
         const proxy = yield* FaultProxy.make({ target: { port: server.port } })
         // The TLS handshake takes two round trips of 1.4 s: it fails (wrong CA) after 2.8 s.

@@ -25,6 +25,13 @@ export * as StringWork from "./StringWork.js"
 export * as TestConnector from "./TestConnector.js"
 
 /**
+ * Throwaway TLS certificates (a CA, a server certificate, an unrelated CA), made with `openssl`.
+ *
+ * @since 0.1.0
+ */
+export * as TestCertificates from "./TestCertificates.js"
+
+/**
  * `TestClock` helpers: wait for a status, advance time until an effect completes.
  *
  * @since 0.1.0

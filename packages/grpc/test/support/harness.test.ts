@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
+import { TestCertificates } from "@redial/testing"
 import { Effect, Fiber } from "effect"
 import type { Scope } from "effect"
 import * as net from "node:net"
-import { makeCertificates } from "./certificates.js"
 import type { CountReply, EchoReply, Total } from "./testServer.js"
 import { loadTestService, serviceName, TestServer, waitFor } from "./testServer.js"
 
@@ -300,7 +300,7 @@ describe("test server", () => {
 
   it.scopedLive("TLS: a client trusting the CA connects, one trusting another CA does not", () =>
     Effect.gen(function*() {
-      const { ca, cert, key, otherCa } = yield* makeCertificates()
+      const { ca, cert, key, otherCa } = yield* TestCertificates.make()
       const server = yield* TestServer.make({ tls: { key, cert } })
       const trusted = yield* client(server.address, grpc.credentials.createSsl(ca))
       expect(yield* echo(trusted, "secure")).toBe("secure")

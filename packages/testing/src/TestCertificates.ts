@@ -1,16 +1,27 @@
 /**
- * Throwaway TLS material for the TLS tests, generated at test time with the
- * `openssl` CLI (EC P-256 keys, valid for a day) in a temporary directory that
- * is removed when the scope closes.
+ * Throwaway TLS material for tests of TLS connections, generated at test time
+ * with the `openssl` command (EC P-256 keys, valid for a day) in a temporary
+ * directory that is removed when the scope closes: a CA, a server certificate
+ * for `localhost` / `127.0.0.1` / `::1` signed by it, and an unrelated CA (to
+ * prove that trusting the wrong one fails the handshake). Needs `openssl` on
+ * the PATH.
+ *
+ * @since 0.1.0
  */
-import { Data, Effect } from "effect"
-import type { Scope } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 
-/** PEM-encoded certificates and key. */
+/**
+ * PEM-encoded certificates and key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Certificates {
   /** The CA that signed `cert`: what a client trusts. */
   readonly ca: Buffer
@@ -22,7 +33,12 @@ export interface Certificates {
   readonly otherCa: Buffer
 }
 
-/** `openssl` failed, or the temporary directory could not be used. */
+/**
+ * `openssl` failed, or the temporary directory could not be used.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class CertificateError extends Data.TaggedError("CertificateError")<{
   readonly step: string
   readonly cause: unknown
@@ -92,8 +108,11 @@ const selfSignedCa = (dir: string, name: string) =>
 /**
  * Generates a CA, a server key and certificate signed by it, and an unrelated
  * CA. The files live in a temporary directory removed when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
-export const makeCertificates = (): Effect.Effect<Certificates, CertificateError, Scope.Scope> =>
+export const make = (): Effect.Effect<Certificates, CertificateError, Scope.Scope> =>
   Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(
       Effect.tryPromise({
