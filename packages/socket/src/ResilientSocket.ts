@@ -68,6 +68,7 @@ import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Net from "node:net"
+import type * as Tls from "node:tls"
 import type WebSocket from "ws"
 import * as internal from "./internal/resilientSocket.js"
 import type { BufferFull, SocketError } from "./SocketError.js"
@@ -250,12 +251,20 @@ export interface Options<In, Raw> {
 }
 
 /**
- * `makeNet`'s options: node's `net.connect` options and the shared ones.
+ * `makeNet`'s options: node's `net.connect` options and the shared ones, and `tls`.
  *
  * @since 0.1.0
  * @category models
  */
-export type NetOptions = Net.NetConnectOpts & Options<Uint8Array, Net.Socket>
+export type NetOptions = Net.NetConnectOpts & Options<Uint8Array, Net.Socket> & {
+  /**
+   * Connect with TLS (`tls.connect`): `true` with node's defaults (the system's CAs, the host as
+   * the server name), or its options (`ca`, `cert`, `key`, `servername`, `rejectUnauthorized` …).
+   * The connection is open once the handshake is done, within `connectTimeout`; a certificate it
+   * refuses is a failed attempt (`SocketError` `Open`; say `isFatal` to stop retrying).
+   */
+  readonly tls?: boolean | Tls.ConnectionOptions | undefined
+}
 
 /**
  * `makeWebSocket`'s options.

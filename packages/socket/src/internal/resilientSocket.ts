@@ -33,6 +33,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Net from "node:net"
+import * as Tls from "node:tls"
 import WebSocket from "ws"
 import type * as ResilientSocket from "../ResilientSocket.js"
 import { SocketError } from "../SocketError.js"
@@ -428,7 +429,8 @@ const OWN_KEYS = new Set([
   "onConnect",
   "onConnectTimeout",
   "ping",
-  "closeTimeout"
+  "closeTimeout",
+  "tls"
 ])
 
 /** Reads what a platform run's end says, for either kind of socket. */
@@ -475,7 +477,12 @@ const waitFor = (
     Effect.asVoid
   )
 
-const netTransport = (name: string, connect: Net.NetConnectOpts, closeTimeout: Duration.Duration) => {
+const netTransport = (
+  name: string,
+  connect: Net.NetConnectOpts,
+  secure: Tls.ConnectionOptions | undefined,
+  closeTimeout: Duration.Duration
+) => {
   const transport: Transport<Uint8Array, Net.Socket> = {
     socket: (live) =>
       NodeSocket.fromDuplex(
@@ -483,11 +490,14 @@ const netTransport = (name: string, connect: Net.NetConnectOpts, closeTimeout: D
           // acquireRelease's acquire is uninterruptible: the connect must not be, or the connect
           // timeout cannot end one that never completes (a lookup that never answers).
           Effect.interruptible(Effect.async<Net.Socket, Socket.SocketError>((resume) => {
-            const conn = Net.createConnection(connect)
+            const conn: Net.Socket = secure === undefined
+              ? Net.createConnection(connect)
+              : Tls.connect({ ...(connect as Tls.ConnectionOptions), ...secure })
             const onError = (cause: Error) =>
               resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause })))
             conn.once("error", onError)
-            conn.once("connect", () => {
+            // TLS: open once the handshake is done (a certificate it refuses is an Open error)
+            conn.once(secure === undefined ? "connect" : "secureConnect", () => {
               conn.off("error", onError)
               // The platform listens while it runs; a late error after that must not crash the process.
               conn.on("error", noop)
@@ -540,7 +550,8 @@ export const makeNet = (
   ) as unknown as Net.NetConnectOpts
   return make({
     options,
-    transport: (plain) => netTransport(plain.name, connect, plain.closeTimeout),
+    transport: (plain) =>
+      netTransport(plain.name, connect, options.tls === true ? {} : options.tls || undefined, plain.closeTimeout),
     invalid: options.ping !== undefined && options.ping.message === undefined
       ? new InvalidOption({
         option: "ping.message",
