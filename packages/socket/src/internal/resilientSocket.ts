@@ -128,11 +128,8 @@ class Live<In, Raw> implements ResilientSocket.SocketConnection<Raw> {
 
   readonly receive = (data: string | Uint8Array): void => {
     if (this.id === 0) this.opened()
-    const alive = this.alive
-    if (alive.length > 0) {
-      this.alive = []
-      for (const f of alive) f()
-    }
+    // any data answers a ping
+    if (this.alive.length > 0) this.pong()
     const message = (data instanceof ArrayBuffer ? new Uint8Array(data) : data) as In
     const isPong = this.owner.isPong
     if (isPong !== undefined) {
@@ -154,7 +151,8 @@ class Live<In, Raw> implements ResilientSocket.SocketConnection<Raw> {
     this.owner.inbox.offer(message)
   }
 
-  pong = (): void => {
+  /** A sign of life (a pong frame, or data): wakes the ping waiting for it. */
+  readonly pong = (): void => {
     const alive = this.alive
     this.alive = []
     for (const f of alive) f()
