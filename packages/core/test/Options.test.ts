@@ -233,6 +233,8 @@ describe("Options", () => {
   })
 
   describe("properties", () => {
+    const marked = fc.string({ minLength: 2 }).map((s) => `§${s}`)
+
     it.prop(
       "any duration input gives a valid duration or an InvalidOption whose detail never holds a string input",
       [durationInput, fc.boolean(), fc.option(fc.integer({ min: 0, max: 10_000_000 }), { nil: undefined })],
@@ -264,12 +266,14 @@ describe("Options", () => {
       "any value for any option of a struct gives settings or an InvalidOption that never holds a string input",
       [
         fc.constantFrom("name", "size", "healthCheck", "mode"),
+        // A string input starts with "§", which no message has of its own: "ame" is in "pool.name"
+        // (a seed found it), and is not a leak.
         fc.oneof(
-          fc.string({ minLength: 3 }),
+          marked,
           fc.double(),
           fc.integer(),
           fc.anything(),
-          fc.record({ interval: fc.string({ minLength: 3 }) })
+          fc.record({ interval: marked })
         )
       ],
       ([key, value]) => {
@@ -277,7 +281,7 @@ describe("Options", () => {
         if (Either.isLeft(result)) {
           expect(result.left.option.startsWith(`pool.${key}`)).toBe(true)
           const strings = (typeof value === "object" && value !== null ? Object.values(value) : [value])
-            .filter((v): v is string => typeof v === "string" && v.length >= 3)
+            .filter((v): v is string => typeof v === "string" && v.startsWith("§"))
           for (const s of strings) expect(result.left.message).not.toContain(s)
         }
       }

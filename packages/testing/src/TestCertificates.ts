@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
+import { RedialError } from "@redial/core"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { execFile } from "node:child_process"
@@ -39,7 +39,7 @@ export interface Certificates {
  * @since 0.1.0
  * @category errors
  */
-export class CertificateError extends Data.TaggedError("CertificateError")<{
+export class CertificateError extends RedialError("CertificateError")<{
   readonly step: string
   readonly cause: unknown
 }> {
